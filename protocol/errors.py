@@ -19,10 +19,13 @@ Every error carries a stable ``code`` (an :class:`ErrorCode`), which is also the
         ├── RosterError             a roster record that breaks the roster rules
         ├── VersionIdMismatchError  a version whose id is not the hash of its content
         ├── NotAuthorError          a record written into another member's voice
-        └── FeedError               a feed that is not one clean chain
-            ├── FeedGapError        a missing seq
-            ├── BrokenChainError    ``prev`` does not name the previous entry
-            └── ForkError           two different valid entries at one (device, seq)
+        ├── FeedError               a feed that is not one clean chain
+        │   ├── FeedGapError        a missing seq
+        │   ├── BrokenChainError    ``prev`` does not name the previous entry
+        │   └── ForkError           two different valid entries at one (device, seq)
+        ├── ExpiredError            a pairing invite or session past its expiry
+        ├── PairingFailedError      key confirmation failed: wrong code, or a man in the middle
+        └── UnexpectedMessageError  a pairing message that is not legal in the current state
 
 Local misuse and bad remote input are separate branches, so a front end can tell
 "we have a bug" from "someone sent us something bad".
@@ -53,6 +56,9 @@ class ErrorCode(StrEnum):
     FEED_GAP = "feed_gap"  # SPEC 4.5
     BROKEN_CHAIN = "broken_chain"  # SPEC 4.5
     FORK = "fork"  # SPEC 4.5
+    EXPIRED = "expired"  # SPEC 11: a pairing invite or session past its expiry
+    PAIRING_FAILED = "pairing_failed"  # SPEC 11: key confirmation failed; the channel is burned
+    UNEXPECTED_MESSAGE = "unexpected_message"  # SPEC 11: not legal in the pairing state
 
 
 class AccordError(Exception):
@@ -148,6 +154,18 @@ class ForkError(FeedError):
     code = ErrorCode.FORK
 
 
+class ExpiredError(ProtocolError):
+    code = ErrorCode.EXPIRED
+
+
+class PairingFailedError(ProtocolError):
+    code = ErrorCode.PAIRING_FAILED
+
+
+class UnexpectedMessageError(ProtocolError):
+    code = ErrorCode.UNEXPECTED_MESSAGE
+
+
 ERRORS_BY_CODE: dict[ErrorCode, type[AccordError]] = {
     cls.code: cls
     for cls in (
@@ -168,5 +186,8 @@ ERRORS_BY_CODE: dict[ErrorCode, type[AccordError]] = {
         FeedGapError,
         BrokenChainError,
         ForkError,
+        ExpiredError,
+        PairingFailedError,
+        UnexpectedMessageError,
     )
 }
