@@ -23,10 +23,11 @@ than 1, ``OversizedError`` above :data:`MAX_RECORD_BYTES`, and
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum, StrEnum
+from functools import total_ordering
 from typing import Any, TypeVar
 
 from protocol import encoding
@@ -56,6 +57,7 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _E = TypeVar("_E", bound=Enum)
 
 
+@total_ordering
 class Level(Enum):
     """How far an item allows: a traffic light, ordered ``no`` < ``ask`` < ``yes``.
 
@@ -75,21 +77,6 @@ class Level(Enum):
         if not isinstance(other, Level):
             return NotImplemented
         return self.rank < other.rank
-
-    def __le__(self, other: object) -> bool:
-        if not isinstance(other, Level):
-            return NotImplemented
-        return self.rank <= other.rank
-
-    def __gt__(self, other: object) -> bool:
-        if not isinstance(other, Level):
-            return NotImplemented
-        return self.rank > other.rank
-
-    def __ge__(self, other: object) -> bool:
-        if not isinstance(other, Level):
-            return NotImplemented
-        return self.rank >= other.rank
 
 
 _LEVEL_RANK = {Level.NO: 0, Level.ASK: 1, Level.YES: 2}
@@ -419,7 +406,7 @@ def draft_version(
     title: str,
     author: bytes,
     created_at: int,
-    parents: tuple[bytes, ...] | list[bytes] | frozenset[bytes] = (),
+    parents: Iterable[bytes] = (),
     details: str = "",
     revisit: str | None = None,
     expires_at: int | None = None,
