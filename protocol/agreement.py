@@ -93,6 +93,7 @@ __all__ = [
     "evaluate",
     "is_live",
     "new_record_id",
+    "next_expiry",
     "record_from_bytes",
     "record_from_map",
     "verify_version",
@@ -210,8 +211,24 @@ def active_pauses(
     return tuple(sorted(active))
 
 
+def next_expiry(
+    *, versions: Iterable[Version], affirmations: Iterable[Affirmation], now: int
+) -> int | None:
+    """The earliest ``expires_at`` after ``now``, or None: when to evaluate again.
+
+    Until then the answer of :func:`evaluate` cannot change unless records arrive or
+    the member set changes (SPEC.md 8.3).
+    """
+    instants = [v.content.expires_at for v in versions]
+    instants.extend(a.expires_at for a in affirmations)
+    return min((t for t in instants if t is not None and t > now), default=None)
+
+
 def _check_members(members: Iterable[bytes], *, allow_empty: bool = False) -> frozenset[bytes]:
-    member_set = frozenset(members)
+    try:
+        member_set = frozenset(members)
+    except TypeError:
+        raise UsageError("members must be member ids (bytes)") from None
     if not member_set and not allow_empty:
         raise UsageError("a space has at least one member")
     for member in member_set:

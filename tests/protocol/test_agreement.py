@@ -29,6 +29,7 @@ from protocol.agreement import (
     draft_version,
     evaluate,
     is_live,
+    next_expiry,
     record_from_bytes,
     verify_version,
     version_id,
@@ -400,3 +401,16 @@ def test_a_long_history_does_not_exhaust_the_stack() -> None:
     assert state.status is Status.PENDING  # nobody affirmed the other's later versions
     assert state.last_agreed == (chain[0].id,)
     assert state.level is Level.ASK
+
+
+def test_next_expiry_is_the_earliest_expiry_still_ahead() -> None:
+    v = version(A, Level.YES, expires_at=500)
+    affirmations = [affirm(B, v, expires_at=300), affirm(B, v, expires_at=100), affirm(B, v)]
+    assert next_expiry(versions=[v], affirmations=affirmations, now=50) == 100
+    assert next_expiry(versions=[v], affirmations=affirmations, now=100) == 300
+    assert next_expiry(versions=[v], affirmations=affirmations, now=500) is None
+    # B's permanent affirmation outlives the others; A's implicit one ends at 500.
+    before = evaluate(members=[A, B], versions=[v], affirmations=affirmations, now=499)
+    after = evaluate(members=[A, B], versions=[v], affirmations=affirmations, now=500)
+    assert before.items[ITEM].status is Status.AGREED
+    assert after.items[ITEM].status is Status.PENDING
