@@ -86,8 +86,10 @@ async def append(request: web.Request) -> web.Response:
     space = path_space(request)
     principal = await authorize(request, space)
     body = await read_json(request)
-    raw_entries = get_blob_list(body, "entries")
     app = request.app
+    raw_entries = get_blob_list(
+        body, "entries", max_items=app[appkeys.CONFIG].limits.max_batch_entries
+    )
     results = await spaces.append_entries(
         app[appkeys.DATABASE],
         app[appkeys.FANOUT],
@@ -198,8 +200,8 @@ async def put_keys(request: web.Request) -> web.Response:
     space = path_space(request)
     principal = await authorize(request, space)
     body = await read_json(request)
-    raw = get_blob_list(body, "envelopes")
     app = request.app
+    raw = get_blob_list(body, "envelopes", max_items=app[appkeys.CONFIG].limits.max_envelopes)
     result = await envelopes.put_envelopes(
         app[appkeys.DATABASE], principal, raw, app[appkeys.CONFIG].limits
     )

@@ -128,15 +128,17 @@ def get_list(body: Mapping[str, Any], name: str) -> list[Any]:
     return value
 
 
-def get_blob_list(body: Mapping[str, Any], name: str) -> list[bytes]:
-    """An array of base64url strings.
+def get_blob_list(body: Mapping[str, Any], name: str, *, max_items: int) -> list[bytes]:
+    """An array of at most ``max_items`` base64url strings.
 
     Raises:
-        RelayError: ``bad_request`` when it is not an array of base64url strings.
+        RelayError: ``batch_too_large`` for too many items (checked first),
+            ``bad_request`` when it is not an array of base64url strings.
     """
-    return [
-        b64decode(item, name=f"{name}[{index}]") for index, item in enumerate(get_list(body, name))
-    ]
+    items = get_list(body, name)
+    if len(items) > max_items:
+        raise RelayError(RelayErrorCode.BATCH_TOO_LARGE, f"{name} holds at most {max_items} items")
+    return [b64decode(item, name=f"{name}[{index}]") for index, item in enumerate(items)]
 
 
 def get_path_bytes(value: str, *, name: str, size: int) -> bytes:

@@ -252,7 +252,7 @@ async def _append(socket: _Socket, principal: Principal, body: dict[str, Any]) -
         app[appkeys.DATABASE],
         app[appkeys.FANOUT],
         principal,
-        get_blob_list(body, "entries"),
+        get_blob_list(body, "entries", max_items=app[appkeys.CONFIG].limits.max_batch_entries),
         app[appkeys.CONFIG].limits,
     )
     count_appended(app, results)
