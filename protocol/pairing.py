@@ -37,7 +37,7 @@ from typing import ClassVar, NoReturn
 import nacl.bindings as sodium
 import spake2
 
-from protocol.crypto import random_bytes
+from protocol.crypto import member_id_of, random_bytes, verify_signature
 from protocol.errors import (
     ExpiredError,
     MalformedError,
@@ -87,6 +87,7 @@ from protocol.pairing_messages import (
     decode_clear,
     encode_message,
 )
+from protocol.roster_records import join_message
 
 #: After an invite's expiry, a session that has started may go on this long before
 #: both sides give up. The relay may close the channel sooner.
@@ -346,6 +347,7 @@ class _Machine:
             UnexpectedMessageError: a message that is not legal in this state.
             PairingFailedError: key confirmation failed (wrong code, or a man in the middle).
             DecryptError, BadPaddingError: a sealed box was tampered with.
+            BadSignatureError: a ``request`` whose join proof does not verify.
             MalformedError, OversizedError, UnsupportedVersionError: not a valid message.
         Every error but UsageError burns the machine.
         """
@@ -405,6 +407,7 @@ class Inviter(_Machine):
         if isinstance(message, Hello):
             self._accept_hello(message, now=now)
         elif isinstance(message, Request):
+            self._check_proof(message)
             self.request = message
 
     def _accept_hello(self, hello: Hello, *, now: int) -> None:
@@ -440,6 +443,21 @@ class Inviter(_Machine):
             )
         self._keys = keys
         self.mode = hello.mode
+
+    def _check_proof(self, request: Request) -> None:
+        """The join proof must verify before anyone is asked to approve (SPEC.md 11.6.4).
+
+        Raises:
+            BadSignatureError: it does not.
+        """
+        if self.offer.member is not None:
+            member = self.offer.member
+        else:
+            member = member_id_of(request.device)
+        message = join_message(
+            space=self.offer.space, member=member, device=request.device, by=self.offer.inviter
+        )
+        verify_signature(request.device, message, request.proof)
 
     def send_offer(self) -> bytes:
         """The sealed ``offer``, right after a good ``hello``."""

@@ -1,0 +1,278 @@
+"""Vector checks for pairing (SPEC.md section 12.x, files ``pairing-*.json``).
+
+Three kinds:
+
+* ``pairing-code``: the word list, typed codes made from a nameplate and 4 secret bytes,
+  codes as a person might type them, and typed text that must be refused.
+* ``pairing-uri``: QR invite URIs built from their fields, and URIs a parser must refuse
+  with a given error code at a given time.
+* ``pairing-session``: a whole pairing with every random value fixed. The checker runs
+  both machines and compares every derived value and every message byte for byte, or
+  checks that the run fails where and how the case says.
+
+Bytes are lowercase hex in every case.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import spake2
+
+from protocol.checks import Case, Checker, VectorMismatch, expect
+from protocol.errors import AccordError
+from protocol.pairing import Invite, Inviter, Joiner
+from protocol.pairing_codes import (
+    WORDS,
+    InviteUri,
+    Purpose,
+    TypedCode,
+    parse_code,
+    parse_invite_uri,
+)
+from protocol.pairing_keys import (
+    SPAKE_ID_INVITER,
+    SPAKE_ID_JOINER,
+    SessionKeys,
+    code_root,
+    code_transcript,
+    qr_root,
+    qr_transcript,
+    spake_entropy,
+    transcript_hash,
+    x25519_public,
+    x25519_shared,
+)
+from protocol.pairing_messages import Hello, Offer, Pake, Request, Welcome, decode_clear
+
+
+def _hex(value: str | None) -> bytes | None:
+    return None if value is None else bytes.fromhex(value)
+
+
+def _error_code(action: Any) -> str | None:
+    try:
+        action()
+    except AccordError as error:
+        return error.code.value
+    return None
+
+
+# -- pairing-code --------------------------------------------------------------------------------
+
+
+def check_code(case: Case) -> None:
+    if "words" in case:
+        expect(list(WORDS) == case["words"], "the word list differs")
+        return
+    if "error" in case:
+        got = _error_code(lambda: parse_code(case["input"]))
+        expect(got == case["error"], f"expected error {case['error']}, got {got}")
+        return
+    if "secret" in case:
+        code = TypedCode.from_secret(
+            nameplate=case["nameplate"], secret=bytes.fromhex(case["secret"])
+        )
+        expect(str(code) == case["code"], f"code {code} differs")
+        expect(code.password.hex() == case["password"], "the SPAKE2 password differs")
+    text: str = case["input"] if "input" in case else case["code"]
+    parsed = parse_code(text)
+    expect(str(parsed) == case["code"], f"parsed code {parsed} differs")
+
+
+# -- pairing-uri ----------------------------------------------------------------------------------
+
+
+def check_uri(case: Case) -> None:
+    if "error" in case:
+        got = _error_code(lambda: parse_invite_uri(case["uri"], now=case["now"]))
+        expect(got == case["error"], f"expected error {case['error']}, got {got}")
+        return
+    fields = case["fields"]
+    invite = InviteUri(
+        relay=fields["relay"],
+        channel=fields["channel"],
+        key=bytes.fromhex(fields["key"]),
+        secret=bytes.fromhex(fields["secret"]),
+        expires=fields["expires"],
+        purpose=Purpose(fields["purpose"]),
+    )
+    expect(invite.to_uri() == case["uri"], "the encoded URI differs")
+    expect(parse_invite_uri(case["uri"], now=case["now"]) == invite, "the parsed URI differs")
+
+
+# -- pairing-session ------------------------------------------------------------------------------
+
+
+def _offer(fields: dict[str, Any]) -> Offer:
+    return Offer(
+        purpose=Purpose(fields["purpose"]),
+        space=bytes.fromhex(fields["space"]),
+        inviter=bytes.fromhex(fields["inviter"]),
+        member=_hex(fields["member"]),
+        name=fields["name"],
+    )
+
+
+def _request(fields: dict[str, Any]) -> Request:
+    return Request(
+        device=bytes.fromhex(fields["device"]),
+        name=fields["name"],
+        proof=bytes.fromhex(fields["proof"]),
+    )
+
+
+def _welcome(fields: dict[str, Any]) -> Welcome:
+    return Welcome(
+        space=bytes.fromhex(fields["space"]),
+        relay=fields["relay"],
+        roster=tuple(bytes.fromhex(item) for item in fields["roster"]),
+        envelopes=tuple(bytes.fromhex(item) for item in fields["envelopes"]),
+        added=bytes.fromhex(fields["added"]),
+    )
+
+
+def _derived(case: Case, invite: Invite, hello: Hello, pake_inviter: bytes) -> dict[str, str]:
+    """The key schedule's values, computed step by step rather than by the machines."""
+    inputs = case["inputs"]
+    if hello.key is not None:
+        transcript = qr_transcript(
+            relay=invite.relay,
+            channel=invite.channel,
+            expires=invite.expires,
+            purpose=invite.purpose,
+            inviter_key=x25519_public(invite.ephemeral_secret),
+            joiner_key=hello.key,
+        )
+        shared = x25519_shared(invite.ephemeral_secret, hello.key)
+        root = qr_root(shared=shared, secret=invite.secret, transcript=transcript)
+        extra = {"shared": shared.hex()}
+    else:
+        if hello.pake is None:
+            raise VectorMismatch("a code hello without a SPAKE2 message")
+        side = spake2.SPAKE2_B(
+            parse_code(inputs["typed"]).password,
+            idA=SPAKE_ID_INVITER,
+            idB=SPAKE_ID_JOINER,
+            entropy_f=spake_entropy(bytes.fromhex(inputs["joiner_pake_scalar"])),
+        )
+        side.start()
+        spake_key = bytes(side.finish(pake_inviter))
+        transcript = code_transcript(
+            channel=invite.channel,
+            nameplate=parse_code(inputs["typed"]).nameplate,
+            pake_inviter=pake_inviter,
+            pake_joiner=hello.pake,
+        )
+        root = code_root(spake_key=spake_key, transcript=transcript)
+        extra = {"spake_key": spake_key.hex()}
+    keys = SessionKeys.derive(root=root, transcript=transcript)
+    return {
+        **extra,
+        "transcript": transcript.hex(),
+        "transcript_hash": transcript_hash(transcript).hex(),
+        "root": root.hex(),
+        "mac": keys.mac.hex(),
+        "inviter_to_joiner": keys.inviter_to_joiner.hex(),
+        "joiner_to_inviter": keys.joiner_to_inviter.hex(),
+        "sas": keys.sas,
+    }
+
+
+def run_session(case: Case) -> dict[str, Any]:
+    """Run a ``pairing-session`` case's inputs; return what the case's ``expect`` holds.
+
+    A failing run returns ``{"error": {"at": MESSAGE TYPE, "side": ..., "code": ...}}``.
+    """
+    inputs = case["inputs"]
+    invite = Invite(
+        relay=inputs["relay"],
+        channel=inputs["channel"],
+        nameplate=inputs["nameplate"],
+        purpose=Purpose(inputs["purpose"]),
+        expires=inputs["expires"],
+        ephemeral_secret=bytes.fromhex(inputs["inviter_ephemeral_secret"]),
+        secret=bytes.fromhex(inputs["secret"]),
+        code_secret=bytes.fromhex(inputs["code_secret"]),
+    )
+    now = inputs["now"]
+    inviter = Inviter(
+        invite,
+        _offer(inputs["offer"]),
+        pake_scalar=bytes.fromhex(inputs["inviter_pake_scalar"]),
+    )
+    if inputs["mode"] == "qr":
+        joiner = Joiner.from_invite(
+            parse_invite_uri(invite.uri.to_uri(), now=now),
+            ephemeral_secret=bytes.fromhex(inputs["joiner_ephemeral_secret"]),
+        )
+    else:
+        joiner = Joiner.from_code(
+            parse_code(inputs["typed"]),
+            channel=invite.channel,
+            pake_scalar=bytes.fromhex(inputs["joiner_pake_scalar"]),
+        )
+    result: dict[str, Any] = {"uri": invite.uri.to_uri(), "code": str(invite.code)}
+    messages: list[dict[str, str]] = []
+    result["messages"] = messages
+
+    def post(side: str, kind: str, data: bytes) -> None:
+        messages.append({"from": side, "type": kind, "bytes": data.hex()})
+
+    pake = inviter.start()
+    post("inviter", "pake", pake)
+    joiner.receive(pake, now=now)
+    hello_bytes = joiner.send_hello(now=now)
+    post("joiner", "hello", hello_bytes)
+    hello = decode_clear(hello_bytes)
+    if not isinstance(hello, Hello):
+        raise VectorMismatch("the joiner's second message is not a hello")
+    try:
+        inviter.receive(hello_bytes, now=now)
+    except AccordError as error:
+        result["error"] = {"at": "hello", "side": "inviter", "code": error.code.value}
+        result["states"] = [inviter.state.value, joiner.state.value]
+        return result
+    inviter_pake = decode_clear(pake)
+    if not isinstance(inviter_pake, Pake):
+        raise VectorMismatch("the inviter's first message is not a pake")
+    result.update(_derived(case, invite, hello, inviter_pake.pake))
+    offer = inviter.send_offer()
+    post("inviter", "offer", offer)
+    joiner.receive(offer, now=now)
+    request = joiner.send_request(_request(inputs["request"]))
+    post("joiner", "request", request)
+    inviter.receive(request, now=now)
+    expect(inviter.sas == joiner.sas, "the two sides' SAS differ")
+    if inputs["welcome"] is None:
+        post("inviter", "decline", inviter.decline())
+        joiner.receive(bytes.fromhex(messages[-1]["bytes"]), now=now)
+    else:
+        welcome = inviter.approve(_welcome(inputs["welcome"]))
+        post("inviter", "welcome", welcome)
+        joiner.receive(welcome, now=now)
+        done = joiner.send_done()
+        post("joiner", "done", done)
+        inviter.receive(done, now=now)
+    result["states"] = [inviter.state.value, joiner.state.value]
+    return result
+
+
+def check_session(case: Case) -> None:
+    got = run_session(case)
+    want = case["expect"]
+    for key, value in want.items():
+        if key == "messages":
+            for index, (mine, theirs) in enumerate(zip(got["messages"], value, strict=False)):
+                expect(mine == theirs, f"message {index} ({theirs.get('type')}) differs")
+            expect(len(got["messages"]) == len(value), "the number of messages differs")
+        else:
+            expect(got.get(key) == value, f"{key} differs: got {got.get(key)!r}")
+    expect(set(got) == set(want), f"the case expects {sorted(want)}, the run gave {sorted(got)}")
+
+
+CHECKERS: dict[str, Checker] = {
+    "pairing-code": check_code,
+    "pairing-uri": check_uri,
+    "pairing-session": check_session,
+}

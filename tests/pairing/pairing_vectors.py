@@ -1,0 +1,284 @@
+"""Build the pairing vector files (protocol/vectors/pairing-*.json).
+
+Run ``python tests/pairing/pairing_vectors.py`` from the repository root to rewrite the
+files; ``test_pairing_vectors.py`` checks that the committed files are exactly what this
+builds, and that the conformance runner passes them. Every random value is fixed here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # when run as a script
+    sys.path.insert(0, str(ROOT))
+
+from protocol.checks.pairing import run_session  # noqa: E402
+from protocol.crypto import DeviceKey, blake2b, member_id_of  # noqa: E402
+from protocol.pairing_codes import WORDS, InviteUri, Purpose, TypedCode, b64encode  # noqa: E402
+from protocol.roster_records import join_proof  # noqa: E402
+
+VECTORS = ROOT / "protocol" / "vectors"
+NOW = 1_767_225_600  # 2026-01-01T00:00:00Z
+RELAY = "https://relay.example.org/accord"
+
+
+def fixed(label: str, size: int = 32) -> bytes:
+    """A fixed, reproducible value for a vector input."""
+    return blake2b(label.encode(), person=b"accord:test-vec", size=size)
+
+
+def scalar(label: str) -> bytes:
+    """A fixed SPAKE2 scalar below the group order (top four bits cleared)."""
+    value = bytearray(fixed(label))
+    value[0] &= 0x0F
+    return bytes(value)
+
+
+# -- pairing-code ---------------------------------------------------------------------------------
+
+
+def code_cases() -> list[dict[str, Any]]:
+    cases: list[dict[str, Any]] = [
+        {"name": "the word list, in order: index = byte value", "words": list(WORDS)}
+    ]
+    for nameplate, secret in (
+        ("7", bytes([0, 1, 2, 3])),
+        ("42", bytes([255, 254, 128, 127])),
+        ("90210", fixed("code secret", 4)),
+    ):
+        code = TypedCode.from_secret(nameplate=nameplate, secret=secret)
+        cases.append(
+            {
+                "name": f"code from nameplate {nameplate} and secret {secret.hex()}",
+                "nameplate": nameplate,
+                "secret": secret.hex(),
+                "code": str(code),
+                "password": code.password.hex(),
+            }
+        )
+    typed = TypedCode.from_secret(nameplate="42", secret=bytes([0, 1, 254, 255]))
+    cases.append(
+        {
+            "name": "typed with capitals, blanks and mixed separators",
+            "input": "  42 Acorn-ACROBAT   zinc - zipper ",
+            "code": str(typed),
+        }
+    )
+    for name, text in (
+        ("a word not in the list", "42-acorn-acrobat-zinc-zeppelin"),
+        ("a misspelt word", "42-acron-acrobat-zinc-zipper"),
+        ("three words", "42-acorn-acrobat-zinc"),
+        ("five words", "42-acorn-acrobat-zinc-zipper-apple"),
+        ("no nameplate", "acorn-acrobat-zinc-zipper-apple"),
+        ("a nameplate of nine digits", "123456789-acorn-acrobat-zinc-zipper"),
+        ("a nameplate with a letter", "4a-acorn-acrobat-zinc-zipper"),
+        ("empty", ""),
+        ("non-ASCII letters", "42-acorn-acrobat-zinc-zïpper"),
+    ):
+        cases.append({"name": name, "input": text, "error": "malformed"})
+    return cases
+
+
+# -- pairing-uri ----------------------------------------------------------------------------------
+
+
+def _uri_fields(**changes: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "relay": RELAY,
+        "channel": "Qm9vay1zaGVsZi0xMjM0",
+        "key": fixed("uri key").hex(),
+        "secret": fixed("uri secret").hex(),
+        "expires": NOW + 120,
+        "purpose": "partner",
+    }
+    fields.update(changes)
+    return fields
+
+
+def _uri(fields: dict[str, Any]) -> str:
+    return InviteUri(
+        relay=fields["relay"],
+        channel=fields["channel"],
+        key=bytes.fromhex(fields["key"]),
+        secret=bytes.fromhex(fields["secret"]),
+        expires=fields["expires"],
+        purpose=Purpose(fields["purpose"]),
+    ).to_uri()
+
+
+def uri_cases() -> list[dict[str, Any]]:
+    cases: list[dict[str, Any]] = []
+    for name, fields in (
+        ("partner invite on an https relay with a path", _uri_fields()),
+        (
+            "self invite on a loopback relay with a port",
+            _uri_fields(relay="http://127.0.0.1:8787", purpose="self", channel="c-1_x"),
+        ),
+    ):
+        cases.append({"name": name, "fields": fields, "uri": _uri(fields), "now": NOW})
+    good = _uri(_uri_fields())
+    head, _, query = good.partition("?")
+    params = query.split("&")
+    swapped = head + "?" + "&".join([params[1], params[0], *params[2:]])
+    short_secret = good.replace(
+        "s=" + b64encode(fixed("uri secret")), "s=" + b64encode(fixed("uri secret")[:31])
+    )
+    expiry = f"x={NOW + 120}"
+    bad = [
+        ("expired: now equals the expiry", good, NOW + 120, "expired"),
+        ("another version", good.replace("pair/1?", "pair/2?"), NOW, "unsupported_version"),
+        ("another scheme", good.replace("accord://", "accrd://"), NOW, "malformed"),
+        ("no version", good.replace("pair/1?", "pair/?"), NOW, "malformed"),
+        ("parameters out of order", swapped, NOW, "malformed"),
+        ("a parameter twice", good + "&m=partner", NOW, "malformed"),
+        ("an unknown parameter", good + "&z=1", NOW, "malformed"),
+        ("a missing parameter", good.replace("&m=partner", ""), NOW, "malformed"),
+        ("an unknown purpose", good.replace("m=partner", "m=friend"), NOW, "malformed"),
+        ("a padded key", good.replace("&s=", "=&s=", 1), NOW, "malformed"),
+        ("a 31-byte secret", short_secret, NOW, "malformed"),
+        ("lowercase percent escapes", good.replace("%3A%2F%2F", "%3a%2f%2f"), NOW, "malformed"),
+        ("an unescaped relay URL", good.replace("%3A%2F%2F", "://"), NOW, "malformed"),
+        (
+            "an expiry with a leading zero",
+            good.replace(expiry, "x=0" + expiry[2:]),
+            NOW,
+            "malformed",
+        ),
+        ("a relay that is not http", good.replace("https%3A", "ftp%3A"), NOW, "malformed"),
+        ("a fragment", good + "#top", NOW, "malformed"),
+    ]
+    for name, uri, now, error in bad:
+        cases.append({"name": name, "uri": uri, "now": now, "error": error})
+    return cases
+
+
+# -- pairing-session ------------------------------------------------------------------------------
+
+
+def session_inputs(label: str, *, mode: str, purpose: Purpose, approve: bool) -> dict[str, Any]:
+    inviter_device = DeviceKey.generate(fixed(f"{label} inviter device"))
+    joiner_device = DeviceKey.generate(fixed(f"{label} joiner device"))
+    space = fixed(f"{label} space", 16)
+    if purpose is Purpose.SELF:
+        member = member_id_of(inviter_device.public)
+    else:
+        member = member_id_of(joiner_device.public)
+    code = TypedCode.from_secret(nameplate="318", secret=fixed(f"{label} code", 4))
+    inputs: dict[str, Any] = {
+        "mode": mode,
+        "relay": RELAY,
+        "channel": "ch" + fixed(f"{label} channel", 9).hex(),
+        "nameplate": code.nameplate,
+        "purpose": purpose.value,
+        "now": NOW,
+        "expires": NOW + 120,
+        "inviter_ephemeral_secret": fixed(f"{label} e_I").hex(),
+        "secret": fixed(f"{label} s").hex(),
+        "code_secret": code.secret.hex(),
+        "inviter_pake_scalar": scalar(f"{label} x_A").hex(),
+        "offer": {
+            "purpose": purpose.value,
+            "space": space.hex(),
+            "inviter": inviter_device.public.hex(),
+            "member": member.hex() if purpose is Purpose.SELF else None,
+            "name": "Alex’s laptop",
+        },
+        "request": {
+            "device": joiner_device.public.hex(),
+            "name": "Sam" if purpose is Purpose.PARTNER else "Alex’s phone",
+            "proof": join_proof(
+                joiner_device, space=space, member=member, by=inviter_device.public
+            ).hex(),
+        },
+        "welcome": None,
+    }
+    if mode == "qr":
+        inputs["joiner_ephemeral_secret"] = fixed(f"{label} e_J").hex()
+    else:
+        inputs["typed"] = str(code)
+        inputs["joiner_pake_scalar"] = scalar(f"{label} y_B").hex()
+    if approve:
+        inputs["welcome"] = {
+            "space": space.hex(),
+            "relay": RELAY,
+            "roster": [fixed(f"{label} roster {i}", 40).hex() for i in range(2)],
+            "envelopes": [fixed(f"{label} envelope", 48).hex()],
+            "added": fixed(f"{label} added", 48).hex(),
+        }
+    return inputs
+
+
+def session_cases() -> list[dict[str, Any]]:
+    specs = [
+        ("QR code, partner pairing, approved", "qr", Purpose.PARTNER, True),
+        ("QR code, self pairing, approved", "qr", Purpose.SELF, True),
+        ("typed code, partner pairing, approved", "code", Purpose.PARTNER, True),
+        ("typed code, self pairing, declined", "code", Purpose.SELF, False),
+    ]
+    cases = []
+    for name, mode, purpose, approve in specs:
+        case: dict[str, Any] = {
+            "name": name,
+            "inputs": session_inputs(name, mode=mode, purpose=purpose, approve=approve),
+        }
+        case["expect"] = run_session(case)
+        cases.append(case)
+    wrong = "typed code with one wrong word: the inviter refuses the hello"
+    inputs = session_inputs(wrong, mode="code", purpose=Purpose.PARTNER, approve=True)
+    words = inputs["typed"].split("-")
+    words[2] = WORDS[(WORDS.index(words[2]) + 1) % len(WORDS)]
+    inputs["typed"] = "-".join(words)
+    case = {"name": wrong, "inputs": inputs}
+    case["expect"] = run_session(case)
+    cases.append(case)
+    return cases
+
+
+def build() -> dict[str, dict[str, Any]]:
+    """Every pairing vector file, by file name."""
+    return {
+        "pairing-code.json": {
+            "kind": "pairing-code",
+            "description": (
+                "Typed codes (SPEC.md 11.3): the word list; codes made from a nameplate and "
+                "4 secret bytes, with their SPAKE2 password; typed text and the code it "
+                "reads as; typed text that must be refused with the given error code."
+            ),
+            "cases": code_cases(),
+        },
+        "pairing-uri.json": {
+            "kind": "pairing-uri",
+            "description": (
+                "QR invite URIs (SPEC.md 11.2): fields and their one canonical URI, and "
+                "URIs a parser must refuse at time `now` with the given error code."
+            ),
+            "cases": uri_cases(),
+        },
+        "pairing-session.json": {
+            "kind": "pairing-session",
+            "description": (
+                "Whole pairings (SPEC.md 11.4 to 11.8) with every random value fixed: the "
+                "derived keys, the SAS and every message byte for byte, or where the run "
+                "fails and with which error code."
+            ),
+            "cases": session_cases(),
+        },
+    }
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def main() -> None:
+    for name, document in build().items():
+        (VECTORS / name).write_text(render(document), encoding="utf-8")
+        print(f"wrote {VECTORS / name}")
+
+
+if __name__ == "__main__":
+    main()
