@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import pycrdt
@@ -108,7 +108,7 @@ class Document:
 
     def _reset(self) -> None:
         """Start from an empty engine document with the root types declared."""
-        self._doc: pycrdt.Doc = pycrdt.Doc()
+        self._doc: pycrdt.Doc[Any] = pycrdt.Doc()
         self._declare_roots()
         self._doc.observe(self._on_transaction)
 
@@ -341,11 +341,46 @@ def restore_document(name: str, snapshot: bytes) -> Document:
     return cls.from_snapshot(name, snapshot)
 
 
+def merge_updates(updates: list[bytes]) -> bytes:
+    """One update equivalent to all of ``updates`` (Yjs update merging)."""
+    if len(updates) == 1:
+        return updates[0]
+    return bytes(pycrdt.merge_updates(*updates))
+
+
 class DocumentSet:
     """The documents of one space, created on first use."""
 
     def __init__(self) -> None:
         self._docs: dict[str, Document] = {}
+        self._edit: ExitStack | None = None
+        self._collected: dict[str, list[bytes]] = {}
+
+    @contextmanager
+    def local_edit(self) -> Iterator[dict[str, bytes]]:
+        """Collect every local edit made inside the block, in any document.
+
+        The yielded dict is filled when the block ends: one merged update per document
+        that changed, by document name.
+        """
+        result: dict[str, bytes] = {}
+        with ExitStack() as stack:
+            self._edit = stack
+            self._collected = {}
+            try:
+                for doc in self._docs.values():
+                    self._collect(doc)
+                yield result
+            finally:
+                self._edit = None
+        for name, updates in sorted(self._collected.items()):
+            if updates:
+                result[name] = merge_updates(updates)
+        self._collected = {}
+
+    def _collect(self, doc: Document) -> None:
+        assert self._edit is not None
+        self._collected[doc.name] = self._edit.enter_context(doc.local_edit())
 
     def names(self) -> list[str]:
         return sorted(self._docs)
@@ -360,6 +395,8 @@ class DocumentSet:
         if doc is None:
             doc = document_for(name)
             self._docs[name] = doc
+            if self._edit is not None:
+                self._collect(doc)
         return doc
 
     def voice(self, member: bytes) -> VoiceDocument:

@@ -42,6 +42,7 @@ from protocol.errors import MalformedError, NotAuthorError, UnsupportedVersionEr
 RECORD_KEY_PERSON = b"accord:record"
 MAX_TEXT_BYTES = 16 * 1024
 MAX_SHORT_TEXT_BYTES = 4 * 1024
+MAX_NAME_BYTES = 256
 _HEX_KEY = re.compile(r"[0-9a-f]{64}")
 _STEP_KEY = re.compile(r"[0-9a-f]{32}")
 
@@ -53,6 +54,7 @@ class ClientRecordType(StrEnum):
     REPAIR = "repair"
     PLAN_OPTIN = "plan-optin"
     JOURNAL = "journal"
+    PROFILE = "profile"  # the name a member shows to the others
     PLAN_STEP = "plan-step"  # in the shared document, not in a voice
 
 
@@ -278,6 +280,33 @@ class JournalEntry:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    """The name a member shows in a space; the newest (by ``at``, then key) counts."""
+
+    member: bytes
+    name: str
+    at: int
+
+    def __post_init__(self) -> None:
+        _bytes(self.member, MEMBER_ID_BYTES, "member")
+        _text(self.name, "name", min_bytes=1, max_bytes=MAX_NAME_BYTES)
+        _int(self.at, "at")
+
+    def to_map(self) -> dict[str, Any]:
+        return _header(ClientRecordType.PROFILE) | {
+            "member": self.member,
+            "name": self.name,
+            "at": self.at,
+        }
+
+    @classmethod
+    def from_map(cls, fields: Mapping[str, Any]) -> Profile:
+        names = {"member", "name", "at"}
+        _check_map(fields, ClientRecordType.PROFILE, names)
+        return cls(**{name: fields[name] for name in names})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PlanStep:
     """One step of the crisis plan (in ``shared``; ``by`` is informational only)."""
 
@@ -327,7 +356,7 @@ class PlanStep:
         return cls(**{name: fields[name] for name in names - {"section"}}, section=section)
 
 
-ClientRecord = CheckIn | RepairStep | PlanOptIn | JournalEntry
+ClientRecord = CheckIn | RepairStep | PlanOptIn | JournalEntry | Profile
 VoiceRecord = Record | ClientRecord
 
 _CLIENT_DECODERS: dict[str, Callable[[Mapping[str, Any]], ClientRecord]] = {
@@ -335,6 +364,7 @@ _CLIENT_DECODERS: dict[str, Callable[[Mapping[str, Any]], ClientRecord]] = {
     ClientRecordType.REPAIR.value: RepairStep.from_map,
     ClientRecordType.PLAN_OPTIN.value: PlanOptIn.from_map,
     ClientRecordType.JOURNAL.value: JournalEntry.from_map,
+    ClientRecordType.PROFILE.value: Profile.from_map,
 }
 _RULE_TYPES = {kind.value for kind in RecordType}
 

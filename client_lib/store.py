@@ -16,6 +16,10 @@ Theory of operation:
 * ``relay_marks``, ``heard`` and ``sync_state`` are the sync state: the highest
   (seq, id) the relay has shown for each feed (to detect a rollback), when each
   device was last heard from, and a small key/value table the sync engine may use.
+* ``forks`` keeps, per feed, the first seq at which two signed entries were seen and
+  the encoded fork proof; ``envelopes_in`` holds key envelopes that cannot be opened
+  yet (their epoch is not announced here yet), ``envelopes_out`` the envelopes this
+  device made that the relay has not taken yet.
 * ``problems`` keeps every reported problem (a typed event) once.
 
 Durability: ``journal_mode=WAL`` and ``synchronous=FULL``, so a committed transaction
@@ -61,6 +65,7 @@ CREATE TABLE entries (
     received_at INTEGER NOT NULL,
     UNIQUE (space, device, seq)
 );
+CREATE INDEX entries_by_content ON entries (space, content);
 CREATE INDEX entries_by_space ON entries (space, local_order);
 CREATE TABLE waiting (
     id BLOB PRIMARY KEY,
@@ -109,6 +114,26 @@ CREATE TABLE sync_state (
     value BLOB NOT NULL,
     PRIMARY KEY (space, key)
 );
+CREATE TABLE forks (
+    space BLOB NOT NULL,
+    device BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    proof BLOB NOT NULL,
+    PRIMARY KEY (space, device)
+);
+CREATE TABLE envelopes_in (
+    space BLOB NOT NULL,
+    digest BLOB NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (space, digest)
+);
+CREATE TABLE envelopes_out (
+    space BLOB NOT NULL,
+    recipient BLOB NOT NULL,
+    epoch INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (space, recipient, epoch)
+);
 CREATE TABLE problems (
     number INTEGER PRIMARY KEY AUTOINCREMENT,
     space BLOB NOT NULL,
@@ -136,7 +161,7 @@ class StoredEntry:
     type: str
     epoch: int
     rank: int
-    content: str  # ContentState value: "applied", "refused" or "roster"
+    content: str  # ContentState value: "applied", "refused", "held" or "roster"
     raw: bytes
     received_at: int
     local_order: int = 0
@@ -370,6 +395,10 @@ class Store:
         )
         return {row["device"]: FeedHead(**{k: row[k] for k in row.keys()}) for row in rows}
 
+    def set_content(self, entry_id: bytes, content: str) -> None:
+        """Record what became of an entry's content (a ContentState value)."""
+        self._write("UPDATE entries SET content = ? WHERE id = ?", (content, entry_id))
+
     def last_order(self, space: bytes) -> int:
         row = self._one("SELECT max(local_order) FROM entries WHERE space = ?", (space,))
         return int(row[0] or 0) if row else 0
@@ -515,6 +544,64 @@ class Store:
         self._write(
             "INSERT OR REPLACE INTO sync_state (space, key, value) VALUES (?, ?, ?)",
             (space, key, value),
+        )
+
+    # -- forks and key envelopes ---------------------------------------------------------
+
+    def record_fork(self, space: bytes, device: bytes, seq: int, proof: bytes) -> bool:
+        """Keep the lowest fork seen of a feed; True when this lowers (or sets) it."""
+        with self.transaction():
+            row = self._one("SELECT seq FROM forks WHERE space = ? AND device = ?", (space, device))
+            if row is not None and row["seq"] <= seq:
+                return False
+            self._db.execute(
+                "INSERT OR REPLACE INTO forks (space, device, seq, proof) VALUES (?, ?, ?, ?)",
+                (space, device, seq, proof),
+            )
+            return True
+
+    def forks(self, space: bytes) -> dict[bytes, tuple[int, bytes]]:
+        """Forked feeds: device -> (first forked seq, encoded fork proof)."""
+        rows = self._all("SELECT device, seq, proof FROM forks WHERE space = ?", (space,))
+        return {row["device"]: (row["seq"], bytes(row["proof"])) for row in rows}
+
+    def keep_envelope_in(self, space: bytes, digest: bytes, data: bytes) -> None:
+        self._write(
+            "INSERT OR IGNORE INTO envelopes_in (space, digest, data) VALUES (?, ?, ?)",
+            (space, digest, data),
+        )
+
+    def envelopes_in(self, space: bytes) -> list[tuple[bytes, bytes]]:
+        rows = self._all("SELECT digest, data FROM envelopes_in WHERE space = ?", (space,))
+        return [(bytes(row["digest"]), bytes(row["data"])) for row in rows]
+
+    def drop_envelope_in(self, space: bytes, digest: bytes) -> None:
+        self._write("DELETE FROM envelopes_in WHERE space = ? AND digest = ?", (space, digest))
+
+    def add_envelope_out(self, space: bytes, recipient: bytes, epoch: int, data: bytes) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO envelopes_out (space, recipient, epoch, data)"
+            " VALUES (?, ?, ?, ?)",
+            (space, recipient, epoch, data),
+        )
+
+    def envelopes_out(self, space: bytes | None = None) -> list[tuple[bytes, bytes, int, bytes]]:
+        """Undelivered envelopes: (space, recipient, epoch, encoded envelope)."""
+        sql = "SELECT space, recipient, epoch, data FROM envelopes_out"
+        args: tuple[object, ...] = ()
+        if space is not None:
+            sql += " WHERE space = ?"
+            args = (space,)
+        rows = self._all(sql + " ORDER BY space, epoch, recipient", args)
+        return [
+            (bytes(r["space"]), bytes(r["recipient"]), int(r["epoch"]), bytes(r["data"]))
+            for r in rows
+        ]
+
+    def drop_envelope_out(self, space: bytes, recipient: bytes, epoch: int) -> None:
+        self._write(
+            "DELETE FROM envelopes_out WHERE space = ? AND recipient = ? AND epoch = ?",
+            (space, recipient, epoch),
         )
 
     # -- problems ----------------------------------------------------------------------

@@ -1,0 +1,728 @@
+"""The replica: one space on this device, with no network.
+
+Theory of operation (SPEC.md 4.5, 5, 6, 7.5):
+
+* **Chain.** An entry joins its feed's chain here when it is authentic (its signature
+  verifies), it is the next seq of its feed, its ``prev`` names the feed's head, and
+  every entry its ``seen`` names is already held. Otherwise it waits in the store
+  (``waiting``) until the gap fills: kept, never lost. Two signed entries at one
+  (device, seq) are a fork: the proof is kept and reported, and the feed stops at the
+  fork. A bad feed never stops another one.
+* **Roster.** The roster is :func:`protocol.roster.fold` over every entry in the
+  chains, folded again whenever a roster entry joins. Epoch floors come from
+  :func:`protocol.epochs.epoch_floors`.
+* **Content.** A data entry that joined its chain is judged by
+  :mod:`client_lib.content`: applied, held (its device, epoch or key is not there
+  yet, or it comes after its device's removal) or refused. Held entries are judged
+  again whenever the roster or the keys change; if an applied entry stops counting
+  (a removal arrived that cuts it), the documents are rebuilt from the entries that
+  still count. Every replica holding the same entries reaches the same documents.
+* **Writes.** A local change is made in the documents, sealed into the next entry
+  of this device's feed (next seq, ``prev``, ``seen`` heads, current epoch) and stored
+  with its outbox row in one transaction.
+* **Durability.** The store commits before the documents change in memory; the
+  documents are snapshotted regularly, and a restart replays only entries after the
+  last snapshot.
+
+The sync engine uses :meth:`have_vector`, :meth:`pending_outbox`,
+:meth:`mark_acknowledged`, :meth:`ingest_many`, :meth:`note_relay_heads` and the key
+envelope methods; the agreements API uses :meth:`change`, :meth:`write_records`,
+:meth:`voice_records` and :meth:`members`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from client_lib.agreements import Clock, wall_clock_ms
+from client_lib.content import Verdict, judge_data_entry, open_content, roster_verdict
+from client_lib.documents import DocumentSet, MalformedUpdateError, voice_owner
+from client_lib.errors import NoEpochKeyError, NotAllowedError
+from client_lib.events import (
+    Accepted,
+    ContentState,
+    Duplicate,
+    ForkDetected,
+    Problem,
+    Refused,
+    ReplicaEvent,
+    Waiting,
+    WaitReason,
+    where,
+)
+from client_lib.feed_status import FeedStatus
+from client_lib.key_rotation import KeyRotation
+from client_lib.keystore import Keystore
+from client_lib.payload import DocUpdate, Payload
+from client_lib.records import (
+    VoiceRecord,
+    read_voice_record,
+    record_bytes,
+    record_key,
+    record_member,
+)
+from client_lib.store import Store, StoredEntry, WaitingEntry
+from protocol.crypto import fingerprint, verify_signature
+from protocol.entry import Entry, EntryType, SeenHead, entry_id, seal, seal_roster
+from protocol.epochs import epoch_floors
+from protocol.errors import (
+    BadSignatureError,
+    ErrorCode,
+    ProtocolError,
+    UsageError,
+)
+from protocol.feeds import ForkProof, entry_references
+from protocol.roster import Record as RosterRecord
+from protocol.roster import Roster, encode_record, fold
+
+Progress = Callable[[int, int], None]
+#: Take a snapshot of the documents after this many applied entries.
+SNAPSHOT_EVERY = 64
+MAX_SEEN_HEADS = 256
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxEntry:
+    """One of this device's entries the relay has not acknowledged yet."""
+
+    id: bytes
+    seq: int
+    raw: bytes
+
+
+class Replica(KeyRotation, FeedStatus):
+    """One space on this device: chains, roster, documents, outbox."""
+
+    def __init__(
+        self,
+        *,
+        space: bytes,
+        store: Store,
+        keystore: Keystore,
+        clock: Clock = wall_clock_ms,
+        snapshot_every: int = SNAPSHOT_EVERY,
+    ) -> None:
+        self.space = space
+        self._store = store
+        self._keys = keystore
+        self._clock = clock
+        self._snapshot_every = snapshot_every
+        self._since_snapshot = 0
+        self._docs = DocumentSet()
+        self._roster = Roster.empty(space)
+        self._reach: dict[bytes, int] = {}
+        self._generation = 0
+        self._records_cache: tuple[int, dict[bytes, list[VoiceRecord]]] | None = None
+        self._record_problems: list[Problem] = []
+        store.add_space(space, at=clock())
+        self._load()
+
+    # -- identity and state ------------------------------------------------------------
+
+    @property
+    def device(self) -> bytes:
+        return self._keys.device_key.public
+
+    @property
+    def member_id(self) -> bytes:
+        return self._keys.member_id
+
+    @property
+    def roster(self) -> Roster:
+        """The roster folded from every entry held (do not mutate)."""
+        return self._roster
+
+    def members(self) -> frozenset[bytes]:
+        """The current members (those with an active device)."""
+        return self._roster.members
+
+    @property
+    def documents(self) -> DocumentSet:
+        """The space's documents. Read them freely; change them only in :meth:`change`."""
+        return self._docs
+
+    def have_vector(self) -> dict[bytes, int]:
+        """``{device: seq}``: the head of every feed's chain held here."""
+        return {device: head.seq for device, head in self._store.heads(self.space).items()}
+
+    # -- loading and rebuilding --------------------------------------------------------
+
+    def _load(self) -> None:
+        entries = self._chain_entries()
+        self._refold_from(entries)
+        upto, snapshots = self._store.load_snapshots(self.space)
+        try:
+            self._docs.restore(snapshots)
+        except (MalformedUpdateError, ProtocolError):
+            upto = 0
+            self._docs = DocumentSet()
+        for stored in self._store.entries(self.space, after=upto, type=EntryType.DATA.value):
+            if stored.content == ContentState.APPLIED:
+                self._replay(Entry.from_bytes(stored.raw))
+        self._generation += 1
+        self._reevaluate(entries)
+
+    def _chain_entries(self) -> list[tuple[StoredEntry, Entry]]:
+        return [(s, Entry.from_bytes(s.raw)) for s in self._store.entries(self.space)]
+
+    def _replay(self, entry: Entry) -> None:
+        key = self._keys.epoch_keys(self.space).get(entry.epoch)
+        if key is None:
+            return
+        verdict = open_content(entry, key=key, author=self._roster.member_of(entry.device))
+        self._apply(verdict.updates)
+
+    def _apply(self, updates: Iterable[DocUpdate]) -> None:
+        for update in updates:
+            try:
+                self._docs.get(update.doc).apply_update(update.update)
+            except (MalformedUpdateError, ProtocolError):
+                continue  # checked before; an engine failure here changes nothing
+        self._generation += 1
+
+    def _refold_from(self, entries: Sequence[tuple[StoredEntry, Entry]]) -> list[ReplicaEvent]:
+        """Fold the roster again and recompute every entry's epoch reach."""
+        chain = [entry for _, entry in entries]
+        evidence: list[Entry] = []
+        for _, proof in self._store.forks(self.space).values():
+            try:
+                evidence.extend(ForkProof.from_bytes(proof).entries())
+            except ProtocolError:
+                continue
+        roster, refusals = fold([*chain, *evidence], space=self.space)
+        self._roster = roster
+        rotations = roster.rotations
+        floors = epoch_floors(chain, rotations)
+        self._reach = {eid: max(floor, rotations.get(eid, 0)) for eid, floor in floors.items()}
+        events: list[ReplicaEvent] = []
+        for refusal in refusals:
+            problem = Refused(
+                space=self.space,
+                entry_id=refusal.entry.id,
+                device=refusal.entry.device,
+                seq=refusal.entry.seq,
+                code=refusal.code,
+                detail="A change to who is in the space did not follow the rules, so it was "
+                "not used.",
+            )
+            events.extend(self._report(problem))
+        return events
+
+    def _reevaluate(self, entries: Sequence[tuple[StoredEntry, Entry]]) -> list[ReplicaEvent]:
+        """Judge held entries again, and un-count applied ones the roster now cuts."""
+        by_id = {entry.id: entry for _, entry in entries}
+        forked = {device: seq for device, (seq, _) in self._store.forks(self.space).items()}
+        keys = self._keys.epoch_keys(self.space)
+        events: list[ReplicaEvent] = []
+        changes: list[tuple[bytes, ContentState]] = []
+        newly: list[Verdict] = []
+        rebuild = False
+        for stored, entry in entries:
+            if entry.type is not EntryType.DATA or stored.content == ContentState.REFUSED:
+                continue
+            prev = by_id.get(entry.prev) if entry.prev is not None else None
+            context = {
+                "roster": self._roster,
+                "floor": self._floor_of(entry),
+                "prev_epoch": prev.epoch if prev is not None else 0,
+                "forked_from": forked,
+            }
+            if stored.content == ContentState.APPLIED:
+                held = roster_verdict(entry, **context)  # type: ignore[arg-type]
+                if held is not None:
+                    rebuild = True
+                    changes.append((entry.id, ContentState.HELD))
+                    if held.problem is not None:
+                        events.extend(self._report(held.problem))
+            else:
+                verdict = judge_data_entry(entry, epoch_keys=keys, **context)  # type: ignore[arg-type]
+                if verdict.state != ContentState.HELD:
+                    changes.append((entry.id, verdict.state))
+                    newly.append(verdict)
+                    events.append(self._accepted(entry, verdict.state))
+                if verdict.problem is not None:
+                    events.extend(self._report(verdict.problem))
+        if not changes:
+            return events
+        if rebuild:
+            self._docs = DocumentSet()
+            with self._store.transaction():
+                for eid, state in changes:
+                    self._store.set_content(eid, state)
+            for stored, entry in self._chain_entries():
+                if entry.type is EntryType.DATA and stored.content == ContentState.APPLIED:
+                    self._replay(entry)
+        else:
+            for verdict in newly:
+                self._apply(verdict.updates)
+        with self._store.transaction():
+            for eid, state in changes:
+                self._store.set_content(eid, state)
+            self._save_snapshot()
+        return events
+
+    def _floor_of(self, entry: Entry) -> int:
+        return max((self._reach.get(ref, 0) for ref, _, _ in entry_references(entry)), default=0)
+
+    def _save_snapshot(self) -> None:
+        self._store.save_snapshots(
+            self.space,
+            self._docs.snapshots(),
+            upto=self._store.last_order(self.space),
+            at=self._clock(),
+        )
+        self._since_snapshot = 0
+
+    def snapshot(self) -> None:
+        """Save the documents now, so the next start replays nothing."""
+        with self._store.transaction():
+            self._save_snapshot()
+
+    def _accepted(self, entry: Entry, state: ContentState) -> Accepted:
+        return Accepted(
+            space=self.space, entry_id=entry.id, device=entry.device, seq=entry.seq, content=state
+        )
+
+    # -- ingesting ---------------------------------------------------------------------
+
+    def ingest(self, raw: bytes) -> list[ReplicaEvent]:
+        """Verify one encoded entry and use it if it can be used; never raises for bad input.
+
+        Returns the typed events: accepted, duplicate, waiting, or problems (refused,
+        fork with proof, not-author...). Ingesting the same entry again does nothing.
+        """
+        return self.ingest_many([raw])
+
+    def ingest_many(
+        self, raws: Iterable[bytes], *, progress: Progress | None = None
+    ) -> list[ReplicaEvent]:
+        """Ingest many entries (in any order); ``progress(done, total)`` is called as it goes."""
+        items = list(raws)
+        total = len(items)
+        parsed: list[tuple[int, bytes]] = []
+        events: list[ReplicaEvent] = []
+        for raw in items:
+            try:
+                entry = Entry.from_bytes(raw)
+            except ProtocolError as error:
+                events.extend(self._report_malformed(raw, error))
+                continue
+            except TypeError:
+                events.extend(self._report_malformed(b"", UsageError("not bytes")))
+                continue
+            parsed.append((entry.seq, bytes(raw)))
+        parsed.sort(key=lambda pair: pair[0])  # fewer waits: lower seqs first
+        roster_changed = False
+        for done, (_, raw) in enumerate(parsed, start=1):
+            new_events, changed = self._ingest_one(raw, from_waiting=False)
+            events.extend(new_events)
+            roster_changed |= changed
+            if progress is not None:
+                progress(done, total)
+        drained, changed = self._drain_waiting()
+        events.extend(drained)
+        if roster_changed or changed:
+            entries = self._chain_entries()
+            events.extend(self._refold_from(entries))
+            events.extend(self._reevaluate(entries))
+            events.extend(self._retry_envelopes())
+        self.voice_records()
+        events.extend(self.take_record_problems())
+        return events
+
+    def _report_malformed(self, raw: bytes, error: Exception) -> list[ReplicaEvent]:
+        code = error.code if isinstance(error, ProtocolError) else ErrorCode.MALFORMED
+        problem = Refused(
+            space=self.space,
+            code=code,
+            detail="Something arrived that is not a readable entry. It was set aside.",
+        )
+        return self._report(problem, dedupe=f"unreadable:{entry_id(raw).hex()}")
+
+    def _ingest_one(self, raw: bytes, *, from_waiting: bool) -> tuple[list[ReplicaEvent], bool]:
+        """Place one entry. Returns its events and whether a roster entry joined."""
+        entry = Entry.from_bytes(raw)
+        eid = entry_id(raw)
+        at = where(self.space, eid, entry.device, entry.seq)
+        if entry.space != self.space:
+            problem = Refused(
+                **at, code=ErrorCode.WRONG_SPACE, detail="An entry of another space arrived."
+            )
+            return self._report(problem), False
+        if self._store.entry(eid) is not None:
+            return [Duplicate(**at)], False
+        if not from_waiting:
+            if self._store.is_waiting(eid):
+                return [Duplicate(**at)], False
+            try:
+                verify_signature(entry.device, entry.signing_bytes(), entry.sig)
+            except BadSignatureError:
+                problem = Refused(
+                    **at,
+                    code=ErrorCode.BAD_SIGNATURE,
+                    detail="An entry's signature does not check out, so it was set aside.",
+                )
+                return self._report(problem), False
+        fork_events = self._check_fork(entry, raw)
+        if fork_events is not None:
+            return fork_events, False
+        heads = self._store.heads(self.space)
+        head = heads.get(entry.device)
+        head_seq = head.seq if head is not None else 0
+        if entry.seq > head_seq + 1:
+            return self._wait(entry, raw, WaitReason.GAP, from_waiting), False
+        if entry.prev != (head.id if head is not None else None):
+            problem = Refused(
+                **at,
+                code=ErrorCode.BROKEN_CHAIN,
+                detail="An entry does not follow the one before it in its device's history, "
+                "so it was set aside.",
+            )
+            self._store.remove_waiting(eid)
+            return self._report(problem), False
+        for seen in entry.seen:
+            held = self._store.entry_at(self.space, seen.device, seen.seq)
+            if held is None:
+                return self._wait(entry, raw, WaitReason.CAUSAL, from_waiting), False
+            if held.id != seen.id:
+                conflict = ForkDetected(
+                    **at,
+                    detail="A device read a different entry than the one we hold. That "
+                    "device's history may have two versions.",
+                )
+                events = self._report(conflict, dedupe=f"seen-conflict:{eid.hex()}")
+                return events + self._wait(entry, raw, WaitReason.CAUSAL, from_waiting), False
+        return self._place(entry, raw, heads)
+
+    def _wait(
+        self, entry: Entry, raw: bytes, reason: WaitReason, from_waiting: bool
+    ) -> list[ReplicaEvent]:
+        if from_waiting:
+            return []
+        self._store.put_waiting(
+            WaitingEntry(
+                id=entry.id,
+                space=self.space,
+                device=entry.device,
+                seq=entry.seq,
+                reason=reason.value,
+                raw=raw,
+                received_at=self._clock(),
+            )
+        )
+        return [
+            Waiting(
+                space=self.space,
+                entry_id=entry.id,
+                device=entry.device,
+                seq=entry.seq,
+                reason=reason,
+            )
+        ]
+
+    def _check_fork(self, entry: Entry, raw: bytes) -> list[ReplicaEvent] | None:
+        """Report a fork if another signed entry holds this (device, seq); None if not."""
+        others: list[Entry] = []
+        placed = self._store.entry_at(self.space, entry.device, entry.seq)
+        if placed is not None:
+            others.append(Entry.from_bytes(placed.raw))
+        for waiting in self._store.waiting(self.space):
+            if (waiting.device, waiting.seq) == (
+                entry.device,
+                entry.seq,
+            ) and waiting.id != entry.id:
+                others.append(Entry.from_bytes(waiting.raw))
+        forks = self._store.forks(self.space)
+        forked_at = forks.get(entry.device, (None, b""))[0]
+        if not others:
+            if forked_at is not None and entry.seq >= forked_at:
+                return self._wait(entry, raw, WaitReason.FORKED_FEED, False)
+            return None
+        proof = ForkProof.of(others[0], entry)
+        self._store.record_fork(self.space, entry.device, entry.seq, proof.to_bytes())
+        self._store.put_waiting(
+            WaitingEntry(
+                id=entry.id,
+                space=self.space,
+                device=entry.device,
+                seq=entry.seq,
+                reason=WaitReason.FORKED_FEED.value,
+                raw=raw,
+                received_at=self._clock(),
+            )
+        )
+        problem = ForkDetected(
+            space=self.space,
+            entry_id=entry.id,
+            device=entry.device,
+            seq=entry.seq,
+            proof=proof.to_bytes(),
+            detail=proof.describe(),
+        )
+        events = self._report(problem)
+        # The feed's entries from the fork on no longer count: judge them again.
+        entries = self._chain_entries()
+        events.extend(self._refold_from(entries))
+        events.extend(self._reevaluate(entries))
+        return events
+
+    def _place(
+        self, entry: Entry, raw: bytes, heads: Mapping[bytes, object]
+    ) -> tuple[list[ReplicaEvent], bool]:
+        """Add an entry that follows its chain and whose causal past is held."""
+        refs = entry_references(entry)
+        rank = 1 + max((self._rank_of(device, seq) for _, device, seq in refs), default=0)
+        floor = self._floor_of(entry)
+        events: list[ReplicaEvent] = []
+        if entry.type is EntryType.ROSTER:
+            verdict = Verdict(state=ContentState.ROSTER)
+        else:
+            prev = self._store.entry(entry.prev) if entry.prev is not None else None
+            verdict = judge_data_entry(
+                entry,
+                roster=self._roster,
+                floor=floor,
+                prev_epoch=prev.epoch if prev is not None else 0,
+                forked_from={d: s for d, (s, _) in self._store.forks(self.space).items()},
+                epoch_keys=self._keys.epoch_keys(self.space),
+            )
+        stored = StoredEntry(
+            id=entry.id,
+            space=self.space,
+            device=entry.device,
+            seq=entry.seq,
+            type=entry.type.value,
+            epoch=entry.epoch,
+            rank=rank,
+            content=verdict.state.value,
+            raw=raw,
+            received_at=self._clock(),
+        )
+        with self._store.transaction():
+            self._store.insert_entry(stored)
+            self._store.remove_waiting(entry.id)
+            self._store.note_heard(self.space, entry.device, seq=entry.seq, at=self._clock())
+        self._reach[entry.id] = floor
+        self._apply(verdict.updates)
+        events.append(self._accepted(entry, verdict.state))
+        if verdict.wait is not None:
+            events.append(
+                Waiting(
+                    space=self.space,
+                    entry_id=entry.id,
+                    device=entry.device,
+                    seq=entry.seq,
+                    reason=verdict.wait,
+                )
+            )
+        if verdict.problem is not None:
+            events.extend(self._report(verdict.problem))
+        self._after_apply()
+        return events, entry.type is EntryType.ROSTER
+
+    def _rank_of(self, device: bytes, seq: int) -> int:
+        held = self._store.entry_at(self.space, device, seq)
+        return held.rank if held is not None else 0
+
+    def _after_apply(self) -> None:
+        self._since_snapshot += 1
+        if self._since_snapshot >= self._snapshot_every:
+            self.snapshot()
+
+    def _drain_waiting(self) -> tuple[list[ReplicaEvent], bool]:
+        """Place waiting entries whose gap has filled, until nothing more moves."""
+        events: list[ReplicaEvent] = []
+        roster_changed = False
+        moved = True
+        while moved:
+            moved = False
+            for waiting in self._store.waiting(self.space):
+                if waiting.reason == WaitReason.FORKED_FEED:
+                    continue
+                new_events, changed = self._ingest_one(waiting.raw, from_waiting=True)
+                if any(isinstance(event, Accepted) for event in new_events):
+                    moved = True
+                events.extend(new_events)
+                roster_changed |= changed
+        return events, roster_changed
+
+    # -- local writes ------------------------------------------------------------------
+
+    @contextmanager
+    def change(self) -> Iterator[DocumentSet]:
+        """Edit the documents; on leaving, the edits become one entry of this device.
+
+        Only ``shared`` and this member's own voice may be edited.
+
+        Raises:
+            NotAllowedError: an edit touched another member's voice, or this device
+                was removed from the space. The edit is undone.
+            NoEpochKeyError: this device holds no key for the space's current epoch.
+        """
+        with self._docs.local_edit() as updates:
+            try:
+                yield self._docs
+            except BaseException:
+                self._reload_documents()
+                raise
+        if not updates:
+            return
+        for name in updates:
+            owner = voice_owner(name)
+            if owner is not None and owner != self.member_id:
+                self._reload_documents()
+                raise NotAllowedError("only your own voice can be written from this device")
+        doc_updates = tuple(DocUpdate(doc=name, update=data) for name, data in updates.items())
+        try:
+            payload = Payload(at=self._clock(), updates=doc_updates)
+            self._append(EntryType.DATA, payload.to_bytes())
+        except BaseException:
+            self._reload_documents()
+            raise
+        self._generation += 1
+
+    def write_records(self, records: Sequence[VoiceRecord]) -> None:
+        """Write records into this member's own voice (skipping ones already there).
+
+        Raises:
+            UsageError: a record speaks for another member.
+            NotAllowedError, NoEpochKeyError: see :meth:`change`.
+        """
+        for record in records:
+            if record_member(record) != self.member_id:
+                raise UsageError("a device writes records only for its own member")
+        voice = self._docs.voice(self.member_id)
+        with self.change():
+            for record in records:
+                data = record_bytes(record)
+                key = record_key(record, data)
+                if not voice.has_record(key):
+                    voice.put_record(key, data)
+
+    def append_roster(self, record: RosterRecord) -> bytes:
+        """Write a roster record as this device's next entry; returns the entry id.
+
+        Raises:
+            NotAllowedError: this device was removed from the space.
+            OversizedError: the record is too large.
+        """
+        entry_id_ = self._append(EntryType.ROSTER, encode_record(record))
+        entries = self._chain_entries()
+        self._refold_from(entries)
+        self._reevaluate(entries)
+        return entry_id_
+
+    def _reload_documents(self) -> None:
+        """Rebuild the documents from the store (after a local edit that was not kept)."""
+        self._docs = DocumentSet()
+        upto, snapshots = self._store.load_snapshots(self.space)
+        self._docs.restore(snapshots)
+        for stored in self._store.entries(self.space, after=upto, type=EntryType.DATA.value):
+            if stored.content == ContentState.APPLIED:
+                self._replay(Entry.from_bytes(stored.raw))
+        self._generation += 1
+
+    def _append(self, entry_type: EntryType, body: bytes) -> bytes:
+        if self._roster.founded and not self._roster.is_active(self.device):
+            raise NotAllowedError("this device was removed from the space")
+        heads = self._store.heads(self.space)
+        head = heads.get(self.device)
+        seen = tuple(
+            SeenHead(device=device, seq=h.seq, id=h.id)
+            for device, h in sorted(heads.items())
+            if device != self.device
+        )
+        if len(seen) > MAX_SEEN_HEADS:
+            raise UsageError("this space has more feeds than an entry can name")
+        epoch = self._roster.epoch
+        common = {
+            "device_key": self._keys.device_key,
+            "space": self.space,
+            "seq": (head.seq if head is not None else 0) + 1,
+            "prev": head.id if head is not None else None,
+            "epoch": epoch,
+            "seen": seen,
+        }
+        if entry_type is EntryType.ROSTER:
+            entry = seal_roster(record=body, **common)  # type: ignore[arg-type]
+        else:
+            key = self._keys.epoch_keys(self.space).get(epoch)
+            if key is None:
+                raise NoEpochKeyError(
+                    "this device does not hold the space's current key yet; changes can be "
+                    "made once it arrives"
+                )
+            entry = seal(epoch_key=key, plaintext=body, **common)  # type: ignore[arg-type]
+        raw = entry.to_bytes()
+        eid = entry_id(raw)
+        refs = entry_references(entry)
+        rank = 1 + max((self._rank_of(device, seq) for _, device, seq in refs), default=0)
+        now = self._clock()
+        state = ContentState.ROSTER if entry_type is EntryType.ROSTER else ContentState.APPLIED
+        with self._store.transaction():
+            self._store.insert_entry(
+                StoredEntry(
+                    id=eid,
+                    space=self.space,
+                    device=self.device,
+                    seq=entry.seq,
+                    type=entry_type.value,
+                    epoch=epoch,
+                    rank=rank,
+                    content=state.value,
+                    raw=raw,
+                    received_at=now,
+                )
+            )
+            self._store.add_outbox(eid, self.space, at=now)
+            self._store.note_heard(self.space, self.device, seq=entry.seq, at=now)
+        self._reach[eid] = self._floor_of(entry)
+        self._after_apply()
+        return eid
+
+    # -- outbox ------------------------------------------------------------------------
+
+    def pending_outbox(self) -> list[OutboxEntry]:
+        """This device's entries the relay has not acknowledged, in feed order."""
+        return [
+            OutboxEntry(id=e.id, seq=e.seq, raw=e.raw)
+            for e in self._store.pending_outbox(self.space)
+        ]
+
+    def mark_acknowledged(self, entry_ids: Iterable[bytes]) -> int:
+        """The relay holds these entries: drop them from the outbox. Returns how many."""
+        ids = list(entry_ids)
+        self._note_acknowledged(ids)
+        return self._store.mark_acknowledged(ids)
+
+    def feed_entries(self, device: bytes, *, after_seq: int = 0) -> list[bytes]:
+        """Encoded entries of one feed held here, after ``after_seq`` (to upload again
+        after a relay lost them)."""
+        return [e.raw for e in self._store.feed_entries(self.space, device, after_seq=after_seq)]
+
+    # -- reading records ---------------------------------------------------------------
+
+    def voice_records(self) -> dict[bytes, list[VoiceRecord]]:
+        """Every valid record of every voice, by owner. Invalid ones are reported, skipped."""
+        cached = self._records_cache
+        if cached is not None and cached[0] == self._generation:
+            return cached[1]
+        result: dict[bytes, list[VoiceRecord]] = {}
+        for owner, doc in self._docs.voices().items():
+            records: list[VoiceRecord] = []
+            for key, data in sorted(doc.raw_records().items()):
+                try:
+                    record = read_voice_record(key, data, owner=owner)
+                except ProtocolError as error:
+                    self._bad_record(owner, key, data, error)
+                    continue
+                if record is not None:
+                    records.append(record)
+            result[owner] = records
+        self._records_cache = (self._generation, result)
+        return result
+
+    def __repr__(self) -> str:
+        return f"Replica(space={self.space.hex()}, device={fingerprint(self.device)[:9]})"
