@@ -16,7 +16,7 @@ Theory of operation:
 * From then on every message is a ``sealed`` AEAD box under a per-direction key, with a
   per-direction counter as its nonce: ``offer`` (space, inviter, member), ``request``
   (the joiner's device key, name and join proof), then, after the inviter's person
-  approves, ``welcome`` (roster, key envelopes, the roster entry adding the device) or
+  approves, ``welcome`` (feed heads, key envelopes, the roster entry adding the device) or
   ``decline``, and last ``done``.
 * Both screens show the same six-digit SAS, derived from the session key and the
   transcript, before anyone approves.
@@ -84,6 +84,7 @@ from protocol.pairing_messages import (
     Request,
     Sealed,
     Welcome,
+    check_welcome,
     decode_clear,
     encode_message,
 )
@@ -348,6 +349,8 @@ class _Machine:
             PairingFailedError: key confirmation failed (wrong code, or a man in the middle).
             DecryptError, BadPaddingError: a sealed box was tampered with.
             BadSignatureError: a ``request`` whose join proof does not verify.
+            RosterError, WrongSpaceError: a ``welcome`` that does not admit this device
+                (see :func:`check_welcome`).
             MalformedError, OversizedError, UnsupportedVersionError: not a valid message.
         Every error but UsageError burns the machine.
         """
@@ -502,6 +505,7 @@ class Joiner(_Machine):
         self.invite = invite
         self.code = code
         self.offer: Offer | None = None
+        self.request: Request | None = None
         self.welcome: Welcome | None = None
         self._ephemeral_secret = _or_random(ephemeral_secret, X25519_KEY_BYTES)
         self._pake_scalar = pake_scalar
@@ -532,8 +536,9 @@ class Joiner(_Machine):
                 raise MalformedError("the offer's purpose is not the QR code's")
             self.offer = message
         elif isinstance(message, Welcome):
-            if self.offer is None or message.space != self.offer.space:
-                raise MalformedError("the welcome is for another space than the offer")
+            if self.offer is None or self.request is None:  # pragma: no cover - the table
+                raise UnexpectedMessageError("a welcome before the offer and request")
+            check_welcome(message, offer=self.offer, request=self.request)
             self.welcome = message
 
     def send_hello(self, *, now: int) -> bytes:
@@ -591,7 +596,9 @@ class Joiner(_Machine):
 
     def send_request(self, request: Request) -> bytes:
         """The sealed ``request``: the device key, display name and join proof."""
-        return self._send(Move.SEND_REQUEST, request)
+        data = self._send(Move.SEND_REQUEST, request)
+        self.request = request
+        return data
 
     def send_done(self) -> bytes:
         """The sealed ``done``, once the welcome has been checked and stored."""

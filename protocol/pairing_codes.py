@@ -42,7 +42,7 @@ CODE_WORDS = 4
 CODE_SECRET_BYTES = CODE_WORDS
 
 _CHANNEL_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_NAMEPLATE_RE = re.compile(r"[0-9]{1,8}")
+_NAMEPLATE_RE = re.compile(r"0|[1-9][0-9]{0,7}")
 _EXPIRY_RE = re.compile(r"[1-9][0-9]{0,11}")
 _B64URL_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_")
 _QUERY_VALUE_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_.~%")
@@ -153,13 +153,13 @@ def check_channel(channel: object) -> str:
 
 
 def check_nameplate(nameplate: object) -> str:
-    """Check a channel nameplate: 1 to 8 decimal digits.
+    """Check a channel nameplate: 1 to 8 decimal digits without leading zeros.
 
     Raises:
         MalformedError: anything else.
     """
     if not isinstance(nameplate, str) or not _NAMEPLATE_RE.fullmatch(nameplate):
-        raise MalformedError("a nameplate is 1 to 8 decimal digits")
+        raise MalformedError("a nameplate is 1 to 8 decimal digits, no leading zero")
     return nameplate
 
 
@@ -207,8 +207,8 @@ class TypedCode:
 def parse_code(text: str) -> TypedCode:
     """Read a code as a person typed it.
 
-    Case, surrounding blanks, and hyphens or blanks between the parts do not matter;
-    the words must be exactly words of the list.
+    Case, surrounding blanks, hyphens or blanks between the parts, and leading zeros of
+    the nameplate do not matter; the words must be exactly words of the list.
 
     Raises:
         MalformedError: not a nameplate followed by four words of the list. The message
@@ -221,6 +221,8 @@ def parse_code(text: str) -> TypedCode:
     if len(parts) != 1 + CODE_WORDS:
         raise MalformedError("a code is a nameplate and four words, like 42-apple-river-...")
     nameplate, *words = parts
+    if nameplate.isdigit() and nameplate.isascii():
+        nameplate = nameplate.lstrip("0") or "0"
     check_nameplate(nameplate)
     for word in words:
         if word not in WORD_INDEX:

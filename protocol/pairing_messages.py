@@ -23,9 +23,25 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from protocol import encoding
-from protocol.crypto import MEMBER_ID_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, SPACE_ID_BYTES
-from protocol.errors import MalformedError, OversizedError, UnsupportedVersionError
+from protocol.crypto import (
+    MEMBER_ID_BYTES,
+    PUBLIC_KEY_BYTES,
+    SIGNATURE_BYTES,
+    SPACE_ID_BYTES,
+    member_id_of,
+    verify_signature,
+)
+from protocol.entry import Entry, EntryType, SeenHead
+from protocol.epochs import KeyEnvelope
+from protocol.errors import (
+    MalformedError,
+    OversizedError,
+    RosterError,
+    UnsupportedVersionError,
+    WrongSpaceError,
+)
 from protocol.pairing_codes import X25519_KEY_BYTES, Purpose, check_relay_url
+from protocol.roster_records import AddDevice, AddMember, decode_record
 
 #: Version of the pairing messages; the ``v`` of ``pake`` and ``hello``.
 PAIRING_VERSION = 1
@@ -44,7 +60,7 @@ PAD_BLOCK = 256
 MAX_PADDED_PLAINTEXT = MAX_MESSAGE_BYTES - PAD_BLOCK
 #: Longest display name, in characters.
 MAX_NAME_CHARS = 64
-#: Most roster entries or key envelopes one welcome carries.
+#: Most feed heads or key envelopes one welcome carries.
 MAX_WELCOME_ITEMS = 256
 
 
@@ -306,27 +322,50 @@ def _byte_items(value: object, name: str) -> tuple[bytes, ...]:
     return tuple(value)
 
 
+def _heads(value: object) -> tuple[SeenHead, ...]:
+    if isinstance(value, tuple) and all(isinstance(item, SeenHead) for item in value):
+        heads: tuple[SeenHead, ...] = value
+    else:
+        if not isinstance(value, list):
+            raise MalformedError("the heads are an array")
+        if len(value) > MAX_WELCOME_ITEMS:
+            raise OversizedError(f"the heads have more than {MAX_WELCOME_ITEMS} items")
+        items = []
+        for item in value:
+            if not isinstance(item, list) or len(item) != 3:
+                raise MalformedError("a head is [device, seq, id]")
+            items.append(SeenHead(device=item[0], seq=item[1], id=item[2]))
+        heads = tuple(items)
+    if len(heads) > MAX_WELCOME_ITEMS:
+        raise OversizedError(f"the heads have more than {MAX_WELCOME_ITEMS} items")
+    devices = [head.device for head in heads]
+    if not devices or devices != sorted(set(devices)):
+        raise MalformedError("the heads are sorted by device, one per device, at least one")
+    return heads
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Welcome:
     """Everything the new device needs to enter the space, sent after approval.
 
-    ``roster`` holds the encoded roster entries of the space in feed order, ``envelopes``
-    the encoded key envelopes of every epoch wrapped for the new device, and ``added``
-    the encoded, signed roster entry that adds the new device. The receiver checks all
-    of it with the roster and epoch rules (SPEC.md sections 5 and 6).
+    ``heads`` is the inviter's view of every feed of the space once it has appended
+    ``added`` (the encoded, signed roster entry that adds the new device): the new device
+    fetches the feeds from the relay and checks that they reach these heads, so the relay
+    cannot hide or roll back anything the inviter had seen. ``envelopes`` are the encoded
+    key envelopes of every epoch, wrapped for the new device (SPEC.md section 11.6.5).
     """
 
     TYPE: ClassVar[MessageType] = MessageType.WELCOME
     space: bytes
     relay: str
-    roster: tuple[bytes, ...] = field(repr=False)
+    heads: tuple[SeenHead, ...] = field(repr=False)
     envelopes: tuple[bytes, ...] = field(repr=False)
     added: bytes = field(repr=False)
 
     def __post_init__(self) -> None:
         _bytes(self.space, SPACE_ID_BYTES, "a space id")
         check_relay_url(self.relay)
-        object.__setattr__(self, "roster", _byte_items(self.roster, "the roster"))
+        object.__setattr__(self, "heads", _heads(self.heads))
         object.__setattr__(self, "envelopes", _byte_items(self.envelopes, "the envelopes"))
         if not isinstance(self.added, bytes) or not self.added:
             raise MalformedError("the added entry is a non-empty byte string")
@@ -336,19 +375,19 @@ class Welcome:
             "type": self.TYPE.value,
             "space": self.space,
             "relay": self.relay,
-            "roster": list(self.roster),
+            "heads": [head.to_wire() for head in self.heads],
             "envelopes": list(self.envelopes),
             "added": self.added,
         }
 
     @classmethod
     def from_map(cls, fields: dict[str, Any]) -> Welcome:
-        expected = {"type", "space", "relay", "roster", "envelopes", "added"}
+        expected = {"type", "space", "relay", "heads", "envelopes", "added"}
         _check_keys(fields, expected, cls.TYPE)
         return cls(
             space=fields["space"],
             relay=fields["relay"],
-            roster=_byte_items(fields["roster"], "the roster"),
+            heads=_heads(fields["heads"]),
             envelopes=_byte_items(fields["envelopes"], "the envelopes"),
             added=fields["added"],
         )
@@ -444,3 +483,50 @@ def decode_inner(data: bytes) -> InnerMessage:
     if cls is None:
         raise MalformedError("not a message that travels sealed")
     return cls.from_map(fields)
+
+
+def check_welcome(welcome: Welcome, *, offer: Offer, request: Request) -> None:
+    """Check that a welcome admits exactly the requested device (SPEC.md section 11.9).
+
+    ``added`` must be a roster entry of the offered space, signed by the inviter, that
+    adds the requested device with its own proof to the expected member; the heads must
+    name it; every envelope must be for this space and device and come from the inviter.
+    What only the whole roster can show (that the inviter may add devices at all) is
+    checked when the new device folds the roster it fetches.
+
+    Raises:
+        WrongSpaceError: the welcome, its entry or an envelope is for another space.
+        RosterError: the entry does not add this device to this member, or the heads
+            do not name it, or there is no envelope.
+        BadSignatureError: the entry's signature does not verify.
+        MalformedError, OversizedError, UnsupportedVersionError: an item does not decode.
+    """
+    if welcome.space != offer.space:
+        raise WrongSpaceError("the welcome is for another space than the offer")
+    added = Entry.from_bytes(welcome.added)
+    if added.space != offer.space:
+        raise WrongSpaceError("the added entry belongs to another space")
+    if added.type is not EntryType.ROSTER or added.device != offer.inviter:
+        raise RosterError("the added entry is not a roster entry of the inviting device")
+    verify_signature(added.device, added.signing_bytes(), added.sig)
+    record = decode_record(added.body)
+    if offer.purpose is Purpose.PARTNER:
+        expected: AddMember | AddDevice = AddMember(
+            member=member_id_of(request.device), device=request.device, proof=request.proof
+        )
+    else:
+        if offer.member is None:  # pragma: no cover - Offer refuses this
+            raise MalformedError("a self offer names its member")
+        expected = AddDevice(member=offer.member, device=request.device, proof=request.proof)
+    if record != expected:
+        raise RosterError("the added entry does not add this device as it asked")
+    if SeenHead(device=added.device, seq=added.seq, id=added.id) not in welcome.heads:
+        raise RosterError("the welcome's heads do not reach the added entry")
+    if not welcome.envelopes:
+        raise RosterError("the welcome carries no epoch key")
+    for data in welcome.envelopes:
+        envelope = KeyEnvelope.from_bytes(data)
+        if envelope.space != offer.space:
+            raise WrongSpaceError("a key envelope belongs to another space")
+        if envelope.recipient != request.device or envelope.sender != offer.inviter:
+            raise RosterError("a key envelope is not from the inviter to this device")

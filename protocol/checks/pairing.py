@@ -20,6 +20,7 @@ from typing import Any
 import spake2
 
 from protocol.checks import Case, Checker, VectorMismatch, expect
+from protocol.entry import SeenHead
 from protocol.errors import AccordError
 from protocol.pairing import Invite, Inviter, Joiner
 from protocol.pairing_codes import (
@@ -126,7 +127,10 @@ def _welcome(fields: dict[str, Any]) -> Welcome:
     return Welcome(
         space=bytes.fromhex(fields["space"]),
         relay=fields["relay"],
-        roster=tuple(bytes.fromhex(item) for item in fields["roster"]),
+        heads=tuple(
+            SeenHead(device=bytes.fromhex(device), seq=seq, id=bytes.fromhex(head))
+            for device, seq, head in fields["heads"]
+        ),
         envelopes=tuple(bytes.fromhex(item) for item in fields["envelopes"]),
         added=bytes.fromhex(fields["added"]),
     )

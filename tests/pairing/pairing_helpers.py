@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pairing_vectors import build_welcome
+
 from protocol.crypto import DeviceKey, member_id_of, random_bytes
 from protocol.pairing import Invite, Inviter, Joiner
 from protocol.pairing_codes import Purpose, TypedCode, parse_code, parse_invite_uri
@@ -32,6 +34,7 @@ class Pair:
     inviter_device: DeviceKey = field(default_factory=DeviceKey.generate)
     joiner_device: DeviceKey = field(default_factory=DeviceKey.generate)
     space: bytes = field(default_factory=lambda: random_bytes(16))
+    epoch_key: bytes = field(default_factory=lambda: random_bytes(32))
 
     def __post_init__(self) -> None:
         self.invite = make_invite(self.purpose)
@@ -52,6 +55,7 @@ class Pair:
             code: TypedCode = parse_code(self.typed or str(self.invite.code))
             self.joiner = Joiner.from_code(code, channel=CHANNEL)
         self.sent: list[tuple[str, bytes]] = []
+        self._welcome: Welcome | None = None
 
     def request(self) -> Request:
         member = self.offer.member or member_id_of(self.joiner_device.public)
@@ -61,12 +65,19 @@ class Pair:
         return Request(device=self.joiner_device.public, name="Sam", proof=proof)
 
     def welcome(self) -> Welcome:
-        return Welcome(
+        """The welcome for this pair's request (made once: its key envelope is random)."""
+        if self._welcome is None:
+            self._welcome = self._build_welcome()
+        return self._welcome
+
+    def _build_welcome(self) -> Welcome:
+        return build_welcome(
+            inviter=self.inviter_device,
             space=self.space,
+            purpose=self.purpose,
+            request=self.request(),
             relay=RELAY,
-            roster=(b"roster entry 1", b"roster entry 2"),
-            envelopes=(b"envelope",),
-            added=b"added entry",
+            epoch_key=self.epoch_key,
         )
 
     def _log(self, side: str, data: bytes) -> bytes:

@@ -18,8 +18,17 @@ if str(ROOT) not in sys.path:  # when run as a script
 
 from protocol.checks.pairing import run_session  # noqa: E402
 from protocol.crypto import DeviceKey, blake2b, member_id_of  # noqa: E402
+from protocol.entry import SeenHead, seal_roster  # noqa: E402
+from protocol.epochs import wrap_epoch_key  # noqa: E402
 from protocol.pairing_codes import WORDS, InviteUri, Purpose, TypedCode, b64encode  # noqa: E402
-from protocol.roster_records import join_proof  # noqa: E402
+from protocol.pairing_messages import Request, Welcome  # noqa: E402
+from protocol.roster_records import (  # noqa: E402
+    AddDevice,
+    AddMember,
+    Found,
+    encode_record,
+    join_proof,
+)
 
 VECTORS = ROOT / "protocol" / "vectors"
 NOW = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -63,8 +72,8 @@ def code_cases() -> list[dict[str, Any]]:
     typed = TypedCode.from_secret(nameplate="42", secret=bytes([0, 1, 254, 255]))
     cases.append(
         {
-            "name": "typed with capitals, blanks and mixed separators",
-            "input": "  42 Acorn-ACROBAT   zinc - zipper ",
+            "name": "typed with capitals, blanks, mixed separators and a leading zero",
+            "input": "  042 Acorn-ACROBAT   zinc - zipper ",
             "code": str(typed),
         }
     )
@@ -156,6 +165,60 @@ def uri_cases() -> list[dict[str, Any]]:
     return cases
 
 
+def build_welcome(
+    *,
+    inviter: DeviceKey,
+    space: bytes,
+    purpose: Purpose,
+    request: Request,
+    relay: str,
+    epoch_key: bytes,
+    ephemeral_secret: bytes | None = None,
+) -> Welcome:
+    """A real welcome: the inviter founds the space (seq 1), then adds the requested
+    device (seq 2), and wraps the epoch-0 key for it."""
+    founding = seal_roster(
+        device_key=inviter,
+        space=space,
+        seq=1,
+        prev=None,
+        epoch=0,
+        record=encode_record(Found(member=member_id_of(inviter.public), device=inviter.public)),
+    )
+    record: AddMember | AddDevice
+    if purpose is Purpose.PARTNER:
+        record = AddMember(
+            member=member_id_of(request.device), device=request.device, proof=request.proof
+        )
+    else:
+        record = AddDevice(
+            member=member_id_of(inviter.public), device=request.device, proof=request.proof
+        )
+    added = seal_roster(
+        device_key=inviter,
+        space=space,
+        seq=2,
+        prev=founding.id,
+        epoch=0,
+        record=encode_record(record),
+    )
+    envelope = wrap_epoch_key(
+        from_key=inviter,
+        to=request.device,
+        space=space,
+        epoch=0,
+        epoch_key=epoch_key,
+        ephemeral_secret=ephemeral_secret,
+    )
+    return Welcome(
+        space=space,
+        relay=relay,
+        heads=(SeenHead(device=inviter.public, seq=added.seq, id=added.id),),
+        envelopes=(envelope.to_bytes(),),
+        added=added.to_bytes(),
+    )
+
+
 # -- pairing-session ------------------------------------------------------------------------------
 
 
@@ -202,12 +265,26 @@ def session_inputs(label: str, *, mode: str, purpose: Purpose, approve: bool) ->
         inputs["typed"] = str(code)
         inputs["joiner_pake_scalar"] = scalar(f"{label} y_B").hex()
     if approve:
+        request = Request(
+            device=joiner_device.public,
+            name=inputs["request"]["name"],
+            proof=bytes.fromhex(inputs["request"]["proof"]),
+        )
+        welcome = build_welcome(
+            inviter=inviter_device,
+            space=space,
+            purpose=purpose,
+            request=request,
+            relay=RELAY,
+            epoch_key=fixed(f"{label} epoch key"),
+            ephemeral_secret=fixed(f"{label} envelope ephemeral"),
+        )
         inputs["welcome"] = {
             "space": space.hex(),
             "relay": RELAY,
-            "roster": [fixed(f"{label} roster {i}", 40).hex() for i in range(2)],
-            "envelopes": [fixed(f"{label} envelope", 48).hex()],
-            "added": fixed(f"{label} added", 48).hex(),
+            "heads": [[h.device.hex(), h.seq, h.id.hex()] for h in welcome.heads],
+            "envelopes": [item.hex() for item in welcome.envelopes],
+            "added": welcome.added.hex(),
         }
     return inputs
 

@@ -44,12 +44,20 @@ def test_a_code_spells_its_secret_one_word_per_byte() -> None:
 
 @settings(max_examples=200)
 @given(
-    secret=st.binary(min_size=4, max_size=4), nameplate=st.from_regex(r"[0-9]{1,8}", fullmatch=True)
+    secret=st.binary(min_size=4, max_size=4),
+    nameplate=st.from_regex(r"0|[1-9][0-9]{0,7}", fullmatch=True),
 )
 def test_every_code_reads_back_as_itself(secret: bytes, nameplate: str) -> None:
     code = TypedCode.from_secret(nameplate=nameplate, secret=secret)
     assert parse_code(str(code)) == code
     assert parse_code("  " + str(code).upper().replace("-", " ") + " ") == code
+
+
+def test_leading_zeros_of_a_typed_nameplate_are_dropped() -> None:
+    code = TypedCode.from_secret(nameplate="42", secret=bytes(4))
+    assert parse_code("0042 " + " ".join(code.words)) == code
+    with pytest.raises(MalformedError):
+        TypedCode(nameplate="042", words=code.words)
 
 
 def test_a_misspelt_word_gets_a_suggestion() -> None:

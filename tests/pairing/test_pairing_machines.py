@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import spake2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pairing_helpers import NOW, Pair
+from pairing_helpers import NOW, RELAY, Pair
+from pairing_vectors import build_welcome
 
 from protocol import encoding
-from protocol.crypto import member_id_of
+from protocol.crypto import DeviceKey, member_id_of
+from protocol.entry import Entry, SeenHead
+from protocol.epochs import wrap_epoch_key
 from protocol.errors import (
     BadSignatureError,
     DecryptError,
@@ -17,6 +22,7 @@ from protocol.errors import (
     MalformedError,
     PairingFailedError,
     ProtocolError,
+    RosterError,
     UnexpectedMessageError,
     UsageError,
 )
@@ -376,7 +382,7 @@ def test_a_welcome_for_another_space_is_refused_by_the_inviter_itself() -> None:
     pair.hello()
     pair.offer_step()
     pair.request_step()
-    other = Welcome(space=bytes(16), relay="http://x", roster=(), envelopes=(), added=b"x")
+    other = replace(pair.welcome(), space=bytes(16))
     with pytest.raises(UsageError):
         pair.inviter.approve(other)
     assert pair.inviter.state is State.AWAIT_APPROVAL
@@ -476,13 +482,7 @@ def test_an_oversized_welcome_is_refused_before_sending() -> None:
     pair.hello()
     pair.offer_step()
     pair.request_step()
-    huge = Welcome(
-        space=pair.space,
-        relay="http://x",
-        roster=tuple(bytes([i]) * 4096 for i in range(1, 6)),
-        envelopes=(),
-        added=b"x",
-    )
+    huge = replace(pair.welcome(), envelopes=tuple(bytes([i]) * 4096 for i in range(1, 6)))
     with pytest.raises(ProtocolError):
         pair.inviter.approve(huge)
     assert pair.inviter.state is State.AWAIT_APPROVAL
@@ -512,3 +512,79 @@ def test_a_request_whose_join_proof_does_not_verify_burns_the_inviter(purpose: P
         pair.inviter.receive(pair.joiner.send_request(forged), now=NOW)
     assert pair.inviter.state is State.BURNED
     assert pair.inviter.request is None
+
+
+# -- the welcome must admit exactly the requested device -----------------------------------------
+
+
+def _ready_for_welcome(purpose: Purpose = Purpose.PARTNER) -> Pair:
+    pair = Pair(mode="qr", purpose=purpose)
+    pair.pake()
+    pair.hello()
+    pair.offer_step()
+    pair.request_step()
+    return pair
+
+
+def _send_welcome(pair: Pair, welcome: Welcome) -> None:
+    pair.joiner.receive(pair.inviter.approve(welcome), now=NOW)
+
+
+@pytest.mark.parametrize("purpose", [Purpose.PARTNER, Purpose.SELF])
+def test_a_welcome_that_adds_another_device_is_refused(purpose: Purpose) -> None:
+    pair = _ready_for_welcome(purpose)
+    stranger = DeviceKey.generate()
+    member = pair.offer.member or member_id_of(stranger.public)
+    proof = join_proof(stranger, space=pair.space, member=member, by=pair.inviter_device.public)
+    other_request = Request(device=stranger.public, name="Sam", proof=proof)
+    welcome = build_welcome(
+        inviter=pair.inviter_device,
+        space=pair.space,
+        purpose=purpose,
+        request=other_request,
+        relay=RELAY,
+        epoch_key=pair.epoch_key,
+    )
+    with pytest.raises(RosterError):
+        _send_welcome(pair, replace(welcome, envelopes=pair.welcome().envelopes))
+    assert pair.joiner.state is State.BURNED
+    assert pair.joiner.welcome is None
+
+
+def test_a_welcome_signed_by_another_device_is_refused() -> None:
+    pair = _ready_for_welcome()
+    good = pair.welcome()
+    added = Entry.from_bytes(good.added)
+    forged = replace(added, sig=DeviceKey.generate().sign(added.signing_bytes()))
+    with pytest.raises(BadSignatureError):
+        _send_welcome(pair, replace(good, added=forged.to_bytes()))
+
+
+def test_a_welcome_whose_heads_miss_the_added_entry_is_refused() -> None:
+    pair = _ready_for_welcome()
+    good = pair.welcome()
+    stale = SeenHead(device=pair.inviter_device.public, seq=1, id=bytes(32))
+    with pytest.raises(RosterError):
+        _send_welcome(pair, replace(good, heads=(stale,)))
+
+
+def test_a_welcome_without_keys_or_with_keys_for_another_device_is_refused() -> None:
+    pair = _ready_for_welcome()
+    with pytest.raises(RosterError):
+        _send_welcome(pair, replace(pair.welcome(), envelopes=()))
+    pair = _ready_for_welcome()
+    elsewhere = wrap_epoch_key(
+        from_key=pair.inviter_device,
+        to=DeviceKey.generate().public,
+        space=pair.space,
+        epoch=0,
+        epoch_key=pair.epoch_key,
+    )
+    with pytest.raises(RosterError):
+        _send_welcome(pair, replace(pair.welcome(), envelopes=(elsewhere.to_bytes(),)))
+
+
+def test_a_welcome_with_garbage_for_its_entry_is_malformed() -> None:
+    pair = _ready_for_welcome()
+    with pytest.raises(MalformedError):
+        _send_welcome(pair, replace(pair.welcome(), added=b"not an entry"))

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol import encoding
+from protocol.entry import SeenHead
 from protocol.errors import (
     AccordError,
     MalformedError,
@@ -48,7 +49,11 @@ INNER = [
     Offer(purpose=Purpose.SELF, space=bytes(16), inviter=bytes(32), member=bytes(16), name="A"),
     Request(device=bytes(32), name="Sam 🌱", proof=bytes(64)),
     Welcome(
-        space=bytes(16), relay="https://r.example", roster=(b"a", b"b"), envelopes=(), added=b"x"
+        space=bytes(16),
+        relay="https://r.example",
+        heads=(SeenHead(device=bytes(32), seq=2, id=bytes(32)),),
+        envelopes=(b"e",),
+        added=b"x",
     ),
     Decline(),
     Done(),
@@ -138,9 +143,23 @@ def test_ordinary_display_names_are_accepted(name: str) -> None:
     assert check_display_name(name) == name
 
 
+def test_welcome_heads_are_sorted_unique_and_present() -> None:
+    head = SeenHead(device=bytes(32), seq=1, id=bytes(32))
+    later = SeenHead(device=b"\x01" * 32, seq=1, id=bytes(32))
+    for heads in ((), (later, head), (head, head)):
+        with pytest.raises(MalformedError):
+            Welcome(space=bytes(16), relay="http://r", heads=heads, envelopes=(), added=b"x")
+
+
 def test_a_welcome_with_too_many_items_is_oversized() -> None:
     with pytest.raises(OversizedError):
-        Welcome(space=bytes(16), relay="http://r", roster=(b"x",) * 257, envelopes=(), added=b"x")
+        Welcome(
+            space=bytes(16),
+            relay="http://r",
+            heads=(SeenHead(device=bytes(32), seq=1, id=bytes(32)),),
+            envelopes=(b"x",) * 257,
+            added=b"x",
+        )
 
 
 def test_messages_above_the_limit_are_refused() -> None:
@@ -196,7 +215,7 @@ _values = st.recursive(
                 "device",
                 "proof",
                 "relay",
-                "roster",
+                "heads",
                 "envelopes",
                 "added",
             ]
