@@ -28,7 +28,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from protocol.errors import AccordError
 from server import appkeys
 from server.auth import Principal, authenticate, parse_bearer
-from server.errors import RelayError, RelayErrorCode, describe, error_body
+from server.errors import EntryRefused, RelayError, RelayErrorCode, describe, error_body
 from server.fanout import Subscriber
 from server.http_common import path_space
 from server.http_spaces import count_appended, result_json
@@ -224,7 +224,7 @@ async def _read(socket: _Socket, principal: Principal) -> None:
                 await socket.send(_with_id(await _append(socket, principal, body), request_id))
             else:
                 raise RelayError(RelayErrorCode.BAD_REQUEST, f"unknown message type {kind!r}")
-        except (RelayError, AccordError) as exc:
+        except (RelayError, AccordError, EntryRefused) as exc:
             await socket.send_error(exc, request_id)
         except Exception as exc:  # keep the socket; report like the HTTP middleware does
             if is_database_unavailable(exc):

@@ -21,6 +21,7 @@ from protocol.roster import (
     Found,
     Record,
     RemoveDevice,
+    RemoveMember,
     encode_record,
     join_proof,
 )
@@ -106,6 +107,11 @@ class Device:
 
     def remove_device(self, other: Device) -> Entry:
         return self.roster(RemoveDevice(device=other.public, last_seq=other.seq))
+
+    def remove_member(self, other: Device) -> Entry:
+        return self.roster(
+            RemoveMember(member=other.member, last_seqs=((other.public, other.seq),))
+        )
 
     def envelope_for(self, other: Device, epoch: int = 0) -> bytes:
         return wrap_epoch_key(
