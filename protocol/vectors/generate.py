@@ -43,6 +43,7 @@ from protocol.entry import (
     seal_roster,
 )
 from protocol.entry import open as open_entry
+from protocol.epochs import KeyEnvelope, wrap_epoch_key
 from protocol.errors import ProtocolError
 from protocol.roster import Found, Record, encode_record, join_proof
 
@@ -443,9 +444,147 @@ def _wrong_bucket_entry(device_key: DeviceKey) -> Entry:
     return sign_as(device_key, dataclasses.replace(unsigned, body=body))
 
 
-def write_all() -> list[Path]:
-    """Write every non-rule vector file; return their paths."""
-    from protocol.vectors.generate_feeds import envelopes_vectors, feeds_vectors, roster_vectors
+# -- envelopes.json ---------------------------------------------------------------------
+
+
+def envelopes_vectors() -> dict[str, Any]:
+    sender, recipient, other = key("env-sender"), key("env-recipient"), key("env-other")
+    ephemeral = fixed("ephemeral/1")
+    envelope = wrap_epoch_key(
+        from_key=sender,
+        to=recipient.public,
+        space=SPACE,
+        epoch=1,
+        epoch_key=K1,
+        ephemeral_secret=ephemeral,
+    )
+    cases: list[dict[str, Any]] = [
+        {
+            "name": "wrap: a deterministic envelope (fixed ephemeral secret)",
+            "check": "wrap",
+            "sender_seed": fixed("seed/env-sender").hex(),
+            "recipient": recipient.public.hex(),
+            "space": SPACE.hex(),
+            "epoch": 1,
+            "epoch_key": K1.hex(),
+            "ephemeral_secret": ephemeral.hex(),
+            "expect": {"envelope": envelope.to_bytes().hex()},
+        }
+    ]
+
+    def resign(env: KeyEnvelope, by: DeviceKey, **changes: Any) -> bytes:
+        unsigned = dataclasses.replace(env, sig=b"", **changes)
+        return dataclasses.replace(unsigned, sig=by.sign(unsigned.signing_bytes())).to_bytes()
+
+    forged_epoch = dataclasses.replace(envelope, epoch=2).to_bytes()
+    by_other = resign(envelope, other)  # claims sender, signed by another key
+    other_key_id = resign(envelope, sender, key_id=key_id(K2))
+    to_other = wrap_epoch_key(
+        from_key=sender,
+        to=other.public,
+        space=SPACE,
+        epoch=1,
+        epoch_key=K1,
+        ephemeral_secret=ephemeral,
+    )
+    misaddressed = resign(to_other, sender, recipient=recipient.public)
+    unsigned_map = dict(envelope.unsigned_map(), sig=envelope.sig, v=2)
+    trusted = [sender.public]
+    unwraps: list[tuple[str, bytes, DeviceKey, list[bytes], dict[str, Any]]] = [
+        (
+            "unwrap: the recipient opens it",
+            envelope.to_bytes(),
+            recipient,
+            trusted,
+            {"epoch_key": K1.hex()},
+        ),
+        (
+            "unwrap refused: a field changed after signing",
+            forged_epoch,
+            recipient,
+            trusted,
+            {"error": "bad_signature"},
+        ),
+        (
+            "unwrap refused: signed by a key other than its sender",
+            by_other,
+            recipient,
+            trusted,
+            {"error": "bad_signature"},
+        ),
+        (
+            "unwrap refused: the sender is not an active device",
+            envelope.to_bytes(),
+            recipient,
+            [other.public],
+            {"error": "unknown_device"},
+        ),
+        (
+            "unwrap refused: another device tries to open it",
+            envelope.to_bytes(),
+            other,
+            trusted,
+            {"error": "decrypt_failed"},
+        ),
+        (
+            "unwrap refused: the box is sealed to another device",
+            misaddressed,
+            recipient,
+            trusted,
+            {"error": "decrypt_failed"},
+        ),
+        (
+            "unwrap refused: the key inside has another key id",
+            other_key_id,
+            recipient,
+            trusted,
+            {"error": "wrong_epoch"},
+        ),
+        (
+            "unwrap refused: version 2",
+            encoding.encode(unsigned_map),
+            recipient,
+            trusted,
+            {"error": "unsupported_version"},
+        ),
+        (
+            "unwrap refused: not an envelope",
+            encoding.encode({"v": 1}),
+            recipient,
+            trusted,
+            {"error": "malformed"},
+        ),
+    ]
+    seeds = {recipient.public: "env-recipient", other.public: "env-other"}
+    for name, raw, opener, senders, expect in unwraps:
+        cases.append(
+            {
+                "name": name,
+                "check": "unwrap",
+                "envelope": raw.hex(),
+                "recipient_seed": fixed("seed/" + seeds[opener.public]).hex(),
+                "trusted_senders": [s.hex() for s in senders],
+                "space": SPACE.hex(),
+                "expect": expect,
+            }
+        )
+    cases.append(
+        {
+            "name": "unwrap refused: an envelope for another space",
+            "check": "unwrap",
+            "envelope": envelope.to_bytes().hex(),
+            "recipient_seed": fixed("seed/env-recipient").hex(),
+            "trusted_senders": [sender.public.hex()],
+            "space": OTHER_SPACE.hex(),
+            "expect": {"error": "wrong_space"},
+        }
+    )
+    return document("envelope", "Key envelopes (SPEC 6.2)", cases)
+
+
+def write_all(target: Path = HERE) -> list[Path]:
+    """Write every non-rule vector file into ``target``; return their paths."""
+    from protocol.vectors.generate_feeds import feeds_vectors, roster_vectors
 
     documents = {
         "keys.json": keys_vectors(),
@@ -457,7 +596,7 @@ def write_all() -> list[Path]:
     }
     written = []
     for name, content in documents.items():
-        path = HERE / name
+        path = target / name
         path.write_text(json.dumps(content, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         written.append(path)
     return written

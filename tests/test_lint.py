@@ -1,0 +1,28 @@
+"""Static checks: mypy --strict on protocol/ and ruff over the repository.
+
+Both run as ``sys.executable -m ...`` so they use whichever environment runs pytest.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_mypy_strict_on_protocol() -> None:
+    result = run("mypy", "protocol")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_check() -> None:
+    result = run("ruff", "check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
