@@ -1,0 +1,14 @@
+/** Vector kinds (SPEC.md section 12) and the checker that runs one case of each. */
+import { checkEntry } from './entries.js';
+import { checkKeys } from './keys.js';
+import { checkPadding } from './padding.js';
+import { checkRule } from './rule.js';
+import { checkRuleRecord } from './rule-record.js';
+
+export const CHECKERS = Object.freeze({
+  keys: checkKeys,
+  padding: checkPadding,
+  entry: checkEntry,
+  rule: checkRule,
+  'rule-record': checkRuleRecord,
+});
