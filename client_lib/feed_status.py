@@ -92,13 +92,12 @@ class FeedStatus:
     _clock: Clock
     _record_problems: list[Problem]
 
-    # Provided by the replica.
-    @property
-    def device(self) -> bytes:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by the replica
 
-    def have_vector(self) -> dict[bytes, int]:
-        raise NotImplementedError
+        @property
+        def device(self) -> bytes: ...
+
+        def have_vector(self) -> dict[bytes, int]: ...
 
     # -- problems ----------------------------------------------------------------------
 

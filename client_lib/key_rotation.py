@@ -5,8 +5,9 @@ Theory of operation (SPEC.md 6):
 * An epoch key reaches this device in a key envelope (:mod:`protocol.epochs`): sealed
   to this device's X25519 key and signed by the sending device. It is opened only when
   the sender is a device of the roster (an active one, or the one that announced that
-  epoch) and the key matches the key id the roster announced. An envelope for an
-  epoch not announced here yet is kept and tried again when the roster changes.
+  epoch) and the key matches the key id the roster announced. An envelope whose epoch
+  or sender is not in the roster here yet is kept (once its signature checks) and
+  tried again whenever the roster changes.
 * Removing a device writes ``remove_device`` (cutting its feed at the last entry this
   device holds of it), then rotates: a new random key, an ``epoch`` roster record
   announcing its key id, and one envelope per remaining active device. The removed
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 from client_lib.errors import NoSuchRecordError, NotAllowedError
 from client_lib.events import Duplicate, Problem, Refused, ReplicaEvent, Waiting, WaitReason
 from client_lib.records import record_hash
-from protocol.crypto import key_id
+from protocol.crypto import key_id, verify_signature
 from protocol.entry import Entry
 from protocol.epochs import KeyEnvelope, new_epoch_key, unwrap_epoch_key, wrap_epoch_key
 from protocol.errors import ErrorCode, ProtocolError
@@ -58,29 +59,30 @@ class KeyRotation:
     _roster: Roster
     _clock: Clock
 
-    # Provided by the replica.
-    @property
-    def device(self) -> bytes:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by the replica and FeedStatus
 
-    @property
-    def member_id(self) -> bytes:
-        raise NotImplementedError
+        @property
+        def device(self) -> bytes:
+            raise NotImplementedError
 
-    def append_roster(self, record: RosterRecord) -> bytes:
-        raise NotImplementedError
+        @property
+        def member_id(self) -> bytes:
+            raise NotImplementedError
 
-    def have_vector(self) -> dict[bytes, int]:
-        raise NotImplementedError
+        def append_roster(self, record: RosterRecord) -> bytes:
+            raise NotImplementedError
 
-    def _chain_entries(self) -> list[tuple[StoredEntry, Entry]]:
-        raise NotImplementedError
+        def have_vector(self) -> dict[bytes, int]:
+            raise NotImplementedError
 
-    def _reevaluate(self, entries: Sequence[tuple[StoredEntry, Entry]]) -> list[ReplicaEvent]:
-        raise NotImplementedError
+        def _chain_entries(self) -> list[tuple[StoredEntry, Entry]]:
+            raise NotImplementedError
 
-    def _report(self, problem: Problem, dedupe: str | None = None) -> list[ReplicaEvent]:
-        raise NotImplementedError
+        def _reevaluate(self, entries: Sequence[tuple[StoredEntry, Entry]]) -> list[ReplicaEvent]:
+            raise NotImplementedError
+
+        def _report(self, problem: Problem, dedupe: str | None = None) -> list[ReplicaEvent]:
+            raise NotImplementedError
 
     # -- envelopes in ------------------------------------------------------------------
 
@@ -111,7 +113,12 @@ class KeyRotation:
         if envelope.epoch in held:
             self._store.drop_envelope_in(self.space, digest)
             return [Duplicate(space=self.space)], False
-        if envelope.epoch > self._roster.epoch:
+        unknown_sender = envelope.sender not in self._roster.known_devices
+        if envelope.epoch > self._roster.epoch or unknown_sender:
+            try:
+                verify_signature(envelope.sender, envelope.signing_bytes(), envelope.sig)
+            except ProtocolError as error:
+                return self._refuse_envelope(error.code, digest), False
             if keep:
                 self._store.keep_envelope_in(self.space, digest, data)
                 return [Waiting(space=self.space, reason=WaitReason.EPOCH_KEY)], False
