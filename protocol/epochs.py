@@ -55,7 +55,7 @@ from protocol.errors import (
     WrongEpochError,
     WrongSpaceError,
 )
-from protocol.feeds import causal_order, entry_references
+from protocol.feeds import causal_order_ids, entry_references, index_by_id
 from protocol.roster_records import KEY_ID_BYTES
 
 #: ``v`` of a key envelope (SPEC.md 6.2).
@@ -308,8 +308,9 @@ def epoch_floors(entries: Iterable[Entry], rotations: Mapping[bytes, int]) -> di
     """
     reach: dict[bytes, int] = {}
     floors: dict[bytes, int] = defaultdict(int)
-    for entry in causal_order(entries):
-        eid = entry.id
+    by_id = index_by_id(entries)
+    for eid in causal_order_ids(by_id):
+        entry = by_id[eid]
         floor = max((reach[ref] for ref, _, _ in entry_references(entry)), default=0)
         floors[eid] = floor
         reach[eid] = max(floor, rotations.get(eid, 0))

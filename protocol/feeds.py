@@ -400,6 +400,14 @@ def entry_references(entry: Entry) -> list[tuple[bytes, bytes, int]]:
     return refs
 
 
+def index_by_id(entries: Iterable[Entry]) -> dict[bytes, Entry]:
+    """The entries by entry id, duplicates once (each id computed once)."""
+    by_id: dict[bytes, Entry] = {}
+    for entry in entries:
+        by_id.setdefault(entry.id, entry)
+    return by_id
+
+
 def causal_ranks(entries: Iterable[Entry]) -> dict[bytes, int]:
     """The rank of every entry that can be ranked, by entry id.
 
@@ -408,9 +416,11 @@ def causal_ranks(entries: Iterable[Entry]) -> dict[bytes, int]:
     device or seq than named) cannot be ranked yet, nor can anything after it; such
     entries are left out. Runs in time linear in the entries and their references.
     """
-    by_id: dict[bytes, Entry] = {}
-    for entry in entries:
-        by_id.setdefault(entry.id, entry)
+    return ranks_of(index_by_id(entries))
+
+
+def ranks_of(by_id: Mapping[bytes, Entry]) -> dict[bytes, int]:
+    """:func:`causal_ranks` of entries already indexed by id (:func:`index_by_id`)."""
     waiting_on: dict[bytes, int] = {}
     dependents: dict[bytes, list[bytes]] = defaultdict(list)
     ready: list[bytes] = []
@@ -445,9 +455,14 @@ def causal_ranks(entries: Iterable[Entry]) -> dict[bytes, int]:
 
 def causal_order(entries: Iterable[Entry]) -> list[Entry]:
     """The rankable entries in causal order: by (rank, entry id), duplicates once."""
-    by_id = {entry.id: entry for entry in entries}
-    ranks = causal_ranks(by_id.values())
-    return [by_id[eid] for eid in sorted(ranks, key=lambda eid: (ranks[eid], eid))]
+    by_id = index_by_id(entries)
+    return [by_id[eid] for eid in causal_order_ids(by_id)]
+
+
+def causal_order_ids(by_id: Mapping[bytes, Entry]) -> list[bytes]:
+    """The ids of the rankable entries of ``by_id`` in causal order."""
+    ranks = ranks_of(by_id)
+    return sorted(ranks, key=lambda eid: (ranks[eid], eid))
 
 
 # -- seen heads: withholding, rollback, conflicting claims (SPEC.md 4.5.5) ------------
@@ -599,10 +614,13 @@ __all__ = [
     "SeenConflict",
     "Withholding",
     "causal_order",
+    "causal_order_ids",
     "causal_ranks",
     "entry_references",
     "find_rollback",
     "find_seen_conflicts",
     "find_withholding",
+    "index_by_id",
+    "ranks_of",
     "verify_fork_proof",
 ]

@@ -38,7 +38,7 @@ from protocol.errors import (
     WrongEpochError,
     WrongSpaceError,
 )
-from protocol.feeds import causal_order, entry_references
+from protocol.feeds import causal_order_ids, entry_references, index_by_id
 from protocol.roster_records import (
     RULES,
     AddDevice,
@@ -372,10 +372,8 @@ def fold(entries: Iterable[Entry], *, space: bytes) -> tuple[Roster, list[Refusa
 
     Returns the roster and the refused roster entries, in the order tried.
     """
-    by_id: dict[bytes, Entry] = {}
-    for entry in entries:
-        by_id.setdefault(entry.id, entry)
-    ordered = causal_order(by_id.values())
+    by_id = index_by_id(entries)
+    ordered = causal_order_ids(by_id)
     positions: dict[tuple[bytes, int], set[bytes]] = {}
     for eid, entry in by_id.items():
         positions.setdefault((entry.device, entry.seq), set()).add(eid)
@@ -390,8 +388,8 @@ def fold(entries: Iterable[Entry], *, space: bytes) -> tuple[Roster, list[Refusa
         reach: dict[bytes, int] = {}
         clocks: dict[bytes, dict[bytes, int]] = {}
         restart = False
-        for entry in ordered:
-            eid = entry.id
+        for eid in ordered:
+            entry = by_id[eid]
             refs = [ref for ref, _, _ in entry_references(entry)]
             floor = max((reach[ref] for ref in refs), default=0)
             past: dict[bytes, int] = {}
