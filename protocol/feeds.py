@@ -131,6 +131,10 @@ class ForkProof:
     first: bytes
     second: bytes
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.first, bytes) or not isinstance(self.second, bytes):
+            raise MalformedError("a fork proof holds two encoded entries")
+
     @classmethod
     def of(cls, a: Entry, b: Entry) -> ForkProof:
         """The proof of two entries, in canonical order (smaller entry id first).

@@ -81,7 +81,7 @@ class Roster:
     def __init__(self, space: bytes) -> None:
         self.space = space
         self._devices: dict[bytes, _Device] = {}
-        self._members: dict[bytes, bool] = {}  # member id -> removed by remove_member
+        self._members: set[bytes] = set()  # every member id ever added
         self._epoch = 0
         self._key_ids: dict[int, bytes] = {}
         self._rotations: dict[bytes, int] = {}
@@ -97,7 +97,7 @@ class Roster:
     def copy(self) -> Roster:
         other = Roster(self.space)
         other._devices = {d: _Device(s.member, s.cut, s.added_by) for d, s in self._devices.items()}
-        other._members = dict(self._members)
+        other._members = set(self._members)
         other._epoch = self._epoch
         other._key_ids = dict(self._key_ids)
         other._rotations = dict(self._rotations)
@@ -254,18 +254,17 @@ class Roster:
             raise WrongEpochError(f"the entry's epoch is below {epoch_floor}")
         author = (entry.device, entry.seq)
         if isinstance(record, Found):
-            self._members[record.member] = False
+            self._members.add(record.member)
             self._devices[record.device] = _Device(record.member, None, None)
         elif isinstance(record, AddDevice | AddMember):
             self._check_add(entry, record)
-            self._members.setdefault(record.member, False)
+            self._members.add(record.member)
             self._devices[record.device] = _Device(record.member, None, author)
         elif isinstance(record, RemoveDevice):
             self._check_remove_device(entry, record, past)
             self._cut(record.device, record.last_seq)
         elif isinstance(record, RemoveMember):
             cuts = self._check_remove_member(entry, record, past)
-            self._members[record.member] = True
             for device, cut in cuts.items():
                 self._cut(device, cut)
         else:
@@ -362,17 +361,26 @@ def _check_cut(entry: Entry, device: bytes, cut: int, past: Mapping[bytes, int])
         raise RosterError("a removal may not cut entries in its own causal past")
 
 
-def fold(entries: Iterable[Entry], *, space: bytes) -> tuple[Roster, list[Refusal]]:
+def fold(entries: Iterable[Entry], *, space: bytes | None = None) -> tuple[Roster, list[Refusal]]:
     """The roster of a space from all the entries held of it (SPEC.md 5.4).
 
     ``entries`` are the verified entries of the space, data and roster alike: data
     entries count only for the causal order. Roster entries are applied in order
     (rank, entry id); entries that cannot be ranked yet are left out (neither applied
-    nor refused). The answer is the same for the same set in any order.
+    nor refused). The answer is the same for the same set in any order. ``space`` is
+    the entries' space when not given; roster entries of another space are refused.
 
     Returns the roster and the refused roster entries, in the order tried.
+
+    Raises:
+        UsageError: ``space`` is not given and the entries are of no space or of several.
     """
     by_id = index_by_id(entries)
+    if space is None:
+        spaces = {entry.space for entry in by_id.values()}
+        if len(spaces) != 1:
+            raise UsageError("fold() needs the space when the entries do not name exactly one")
+        (space,) = spaces
     ordered = causal_order_ids(by_id)
     positions: dict[tuple[bytes, int], set[bytes]] = {}
     for eid, entry in by_id.items():

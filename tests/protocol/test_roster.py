@@ -284,3 +284,12 @@ def test_member_queries_on_unknown_ids() -> None:
     solo2.data("first")
     with pytest.raises(RosterError):  # founding is seq 1
         roster.apply(solo2.roster(Found(member=solo2.member, device=solo2.public)))
+
+
+def test_fold_takes_the_space_from_the_entries() -> None:
+    s = base("t-space")
+    assert fold(s.entries)[0].members == fold(s.entries, space=SPACE)[0].members
+    with pytest.raises(UsageError):
+        fold([])
+    with pytest.raises(UsageError):
+        fold([*s.entries, Author("t-space-x", space=OTHER_SPACE).data("elsewhere")])
