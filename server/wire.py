@@ -69,12 +69,11 @@ def get_bytes(
     Raises:
         RelayError: ``bad_request`` when it is missing, not a string, or the wrong size.
     """
-    value = body.get(name)
-    if value is None:
+    if name not in body:
         if required:
             raise bad_request(f"{name} is required")
         return b""
-    data = b64decode(value, name=name)
+    data = b64decode(body[name], name=name)
     if size is not None and len(data) != size:
         raise bad_request(f"{name} must be {size} bytes")
     return data
@@ -102,11 +101,11 @@ def get_int(
         RelayError: ``bad_request`` when it is missing (with no default), not an
             integer, or out of range.
     """
-    value = body.get(name)
-    if value is None:
+    if name not in body:
         if default is None:
             raise bad_request(f"{name} is required")
         return default
+    value = body[name]
     if not isinstance(value, int) or isinstance(value, bool):
         raise bad_request(f"{name} must be an integer")
     if not minimum <= value <= maximum:

@@ -17,6 +17,8 @@ Fixture API (use these from any test directory):
     One relay process per backend for the whole session, for tests that only need
     isolation by space (every test makes its own random space ids). Much faster than
     ``relay``; do not kill it and do not assert on its global metrics.
+    ``relay_pool.get("sqlite" | "postgres")`` gives the same relays without the
+    parametrization.
 
 ``start_relay``
     A factory: ``start_relay(database_url, **settings)`` starts another relay process
@@ -315,17 +317,44 @@ def relay(relay_db_url: str, start_relay: Callable[..., RelayProcess]) -> RelayP
     return start_relay(relay_db_url)
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def shared_relay(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RelayProcess]:
-    """One relay process per backend for the session (see the module docstring)."""
-    directory = tmp_path_factory.mktemp("shared-relay")
-    url, cleanup = make_database(str(request.param), directory)
-    process = RelayProcess(url, directory)
+class RelayPool:
+    """The session's shared relays, one per backend, started on first use."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._relays: dict[str, RelayProcess] = {}
+        self._cleanups: list[Callable[[], None]] = []
+
+    def get(self, backend: str) -> RelayProcess:
+        """The shared relay of ``backend`` (``sqlite`` or ``postgres``)."""
+        if backend not in self._relays:
+            directory = self.directory / backend
+            directory.mkdir(parents=True, exist_ok=True)
+            url, cleanup = make_database(backend, directory)
+            self._cleanups.append(cleanup)
+            process = RelayProcess(url, directory)
+            process.start()
+            self._relays[backend] = process
+        return self._relays[backend]
+
+    def close(self) -> None:
+        for process in self._relays.values():
+            process.stop(timeout=10)
+        for cleanup in self._cleanups:
+            cleanup()
+
+
+@pytest.fixture(scope="session")
+def relay_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayPool]:
+    """The session's shared relays (see :class:`RelayPool`)."""
+    pool = RelayPool(tmp_path_factory.mktemp("shared-relays"))
     try:
-        process.start()
-        yield process
+        yield pool
     finally:
-        process.stop(timeout=10)
-        cleanup()
+        pool.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def shared_relay(request: pytest.FixtureRequest, relay_pool: RelayPool) -> RelayProcess:
+    """One relay process per backend for the session (see the module docstring)."""
+    return relay_pool.get(str(request.param))

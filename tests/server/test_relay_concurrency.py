@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -44,7 +45,7 @@ def assert_clean_feeds(entries: list[Entry]) -> dict[bytes, list[Entry]]:
         feeds[entry.device].append(entry)
     for feed in feeds.values():
         assert [entry.seq for entry in feed] == list(range(1, len(feed) + 1))
-        for before, after in zip(feed, feed[1:], strict=False):
+        for before, after in itertools.pairwise(feed):
             check_link(after, before.id)
     return feeds
 
@@ -115,7 +116,7 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_entry(
             entry = device.data(b"x" * 300)
             sent[device.public].append(entry)
             try:
-                status, body = await api.append(device, entry)
+                status, _body = await api.append(device, entry)
             except (aiohttp.ClientError, ConnectionError):
                 return
             if status != 200:
