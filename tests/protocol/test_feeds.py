@@ -228,3 +228,32 @@ def test_a_seen_claim_of_another_entry_is_a_conflict() -> None:
         a1.id,
     )
     assert find_seen_conflicts([c1]) == ()  # nothing held there: no conflict to see
+
+
+def test_signatures_checked_elsewhere_are_not_checked_again() -> None:
+    unsigned_copy = dataclasses.replace(FEED[0], sig=bytes(64))
+    trusting = FeedVerifier(space=SPACE, device=ALICE.public, signatures_checked=True)
+    assert trusting.add(unsigned_copy) == (unsigned_copy,)  # the caller vouched for it
+    with pytest.raises(BadSignatureError):
+        verifier().add(unsigned_copy)
+
+
+def test_every_report_item_has_plain_words() -> None:
+    names = {ALICE.public: "Sam's phone"}
+    stray = sign_as(ALICE.key, dataclasses.replace(FEED[2], prev=fixed("id/x"), sig=b""))
+    v = verifier()
+    for entry in (FEED[0], FEED[1], stray, FEED[5]):
+        v.add(entry)
+    report = v.report()
+    texts = [problem.describe(names) for problem in report.problems]
+    assert len(texts) == 2 and all("Sam's phone" in text for text in texts)
+    b = Author("words-b")
+    claim = b.data("b1", seen=(ALICE.at(),))
+    for item in (
+        *find_withholding([claim], {}),
+        *find_rollback({ALICE.public: 9}, {ALICE.public: 2}),
+    ):
+        text = item.describe(names)
+        assert "Sam's phone" in text and text[0].isupper()
+    with pytest.raises(MalformedError):
+        ForkProof(first="not bytes", second=b"")  # type: ignore[arg-type]
