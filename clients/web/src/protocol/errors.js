@@ -22,6 +22,7 @@ export const ErrorCode = Object.freeze({
   WRONG_SPACE: 'wrong_space',
   WRONG_EPOCH: 'wrong_epoch',
   BROKEN_CHAIN: 'broken_chain',
+  ROSTER_INVALID: 'roster_invalid',
   VERSION_ID_MISMATCH: 'version_id_mismatch',
   NOT_AUTHOR: 'not_author',
   EXPIRED: 'expired',

@@ -2,6 +2,7 @@
 import { checkEntry } from './entries.js';
 import { checkKeys } from './keys.js';
 import { checkPadding } from './padding.js';
+import { checkPairingCode, checkPairingSession, checkPairingUri } from './pairing.js';
 import { checkRule } from './rule.js';
 import { checkRuleRecord } from './rule-record.js';
 
@@ -11,4 +12,7 @@ export const CHECKERS = Object.freeze({
   entry: checkEntry,
   rule: checkRule,
   'rule-record': checkRuleRecord,
+  'pairing-code': checkPairingCode,
+  'pairing-uri': checkPairingUri,
+  'pairing-session': checkPairingSession,
 });
