@@ -109,8 +109,9 @@ class KeyRotation:
             return self._refuse_envelope(ErrorCode.WRONG_SPACE, digest), False
         if envelope.recipient != self.device:
             return [], False
-        held = self._keys.epoch_keys(self.space)
-        if envelope.epoch in held:
+        held = self._keys.epoch_keys(self.space).get(envelope.epoch)
+        announced = self._roster.epoch_key_ids.get(envelope.epoch)
+        if held is not None and (announced is None or key_id(held) == announced):
             self._store.drop_envelope_in(self.space, digest)
             return [Duplicate(space=self.space)], False
         unknown_sender = envelope.sender not in self._roster.known_devices
@@ -135,15 +136,17 @@ class KeyRotation:
                 device_key=self._keys.device_key,
                 trusted_senders=trusted,
                 space=self.space,
-                announced_key_id=self._roster.epoch_key_ids.get(envelope.epoch),
+                announced_key_id=announced,
             )
         except ProtocolError as error:
             self._store.drop_envelope_in(self.space, digest)
             return self._refuse_envelope(error.code, digest), False
-        try:
+        if held is None:
             self._keys.add_epoch_key(self.space, envelope.epoch, key)
-        except ValueError:
-            return self._refuse_envelope(ErrorCode.WRONG_EPOCH, digest), False
+        else:
+            # This device's own rotation lost to a concurrent one (SPEC 6.3): the key
+            # the roster announced replaces the one this device made.
+            self._keys.replace_epoch_key(self.space, envelope.epoch, key)
         self._store.drop_envelope_in(self.space, digest)
         return [], True
 

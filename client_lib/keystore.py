@@ -405,6 +405,19 @@ class Keystore:
         self.save()
         return True
 
+    def replace_epoch_key(self, space: bytes, epoch: int, key: bytes) -> None:
+        """Replace the key of an epoch: only when this device's own rotation lost to a
+        concurrent one (SPEC.md 6.3) and the roster announced the other key.
+
+        Raises:
+            NoEpochKeyError: the space is not in the keystore.
+            ValueError: the key has the wrong size.
+        """
+        if len(key) != KEY_BYTES:
+            raise ValueError(f"an epoch key is {KEY_BYTES} bytes")
+        self.space(space).epoch_keys[epoch] = key
+        self.save()
+
     def epoch_keys(self, space: bytes) -> dict[int, bytes]:
         """A copy of the epoch keys of a space (empty if the space is unknown)."""
         keys = self._spaces.get(space)

@@ -42,7 +42,19 @@ import nacl.bindings as sodium
 import nacl.exceptions
 
 from client_lib.errors import SchemaVersionError, StoreCorruptError
+from client_lib.store_sync import HeardFrom, ProblemRow, RelayMark, SyncTables
 from protocol.crypto import KEY_BYTES, NONCE_BYTES, random_bytes
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "FeedHead",
+    "HeardFrom",
+    "ProblemRow",
+    "RelayMark",
+    "Store",
+    "StoredEntry",
+    "WaitingEntry",
+]
 
 SCHEMA_VERSION = 1
 
@@ -191,41 +203,6 @@ class FeedHead:
     rank: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RelayMark:
-    """The highest entry of a feed the relay has shown this device."""
-
-    device: bytes
-    seq: int
-    id: bytes
-    at: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HeardFrom:
-    """When a device's feed last grew here, and to which seq."""
-
-    device: bytes
-    seq: int
-    at: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProblemRow:
-    """One reported problem, as kept in ``problems``."""
-
-    space: bytes
-    at: int
-    code: str
-    detail: str
-    dedupe: str
-    device: bytes | None = None
-    seq: int | None = None
-    entry_id: bytes | None = None
-    proof: bytes | None = None
-    number: int = 0
-
-
 _SELECT_ENTRIES = (
     "SELECT id, space, device, seq, type, epoch, rank, content, raw, received_at, local_order"
     " FROM entries WHERE "
@@ -236,7 +213,7 @@ def _entry(row: sqlite3.Row) -> StoredEntry:
     return StoredEntry(**{key: row[key] for key in row.keys()})
 
 
-class Store:
+class Store(SyncTables):
     """The local database of one profile. Thread-safe: calls are serialized."""
 
     def __init__(self, connection: sqlite3.Connection, snapshot_key: bytes) -> None:
@@ -511,129 +488,3 @@ class Store:
         return int(mark["upto"]), {
             row["doc"]: self._unseal(space, row["doc"], row["state"]) for row in rows
         }
-
-    # -- sync state --------------------------------------------------------------------
-
-    def relay_marks(self, space: bytes) -> dict[bytes, RelayMark]:
-        rows = self._all("SELECT device, seq, id, at FROM relay_marks WHERE space = ?", (space,))
-        return {row["device"]: RelayMark(**{k: row[k] for k in row.keys()}) for row in rows}
-
-    def set_relay_mark(self, space: bytes, mark: RelayMark) -> None:
-        self._write(
-            "INSERT OR REPLACE INTO relay_marks (space, device, seq, id, at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (space, mark.device, mark.seq, mark.id, mark.at),
-        )
-
-    def note_heard(self, space: bytes, device: bytes, *, seq: int, at: int) -> None:
-        self._write(
-            "INSERT INTO heard (space, device, seq, at) VALUES (?, ?, ?, ?) ON CONFLICT"
-            " (space, device) DO UPDATE SET seq = max(seq, excluded.seq), at = excluded.at",
-            (space, device, seq, at),
-        )
-
-    def heard(self, space: bytes) -> dict[bytes, HeardFrom]:
-        rows = self._all("SELECT device, seq, at FROM heard WHERE space = ?", (space,))
-        return {row["device"]: HeardFrom(**{k: row[k] for k in row.keys()}) for row in rows}
-
-    def get_state(self, space: bytes, key: str) -> bytes | None:
-        row = self._one("SELECT value FROM sync_state WHERE space = ? AND key = ?", (space, key))
-        return bytes(row["value"]) if row else None
-
-    def set_state(self, space: bytes, key: str, value: bytes) -> None:
-        self._write(
-            "INSERT OR REPLACE INTO sync_state (space, key, value) VALUES (?, ?, ?)",
-            (space, key, value),
-        )
-
-    # -- forks and key envelopes ---------------------------------------------------------
-
-    def record_fork(self, space: bytes, device: bytes, seq: int, proof: bytes) -> bool:
-        """Keep the lowest fork seen of a feed; True when this lowers (or sets) it."""
-        with self.transaction():
-            row = self._one("SELECT seq FROM forks WHERE space = ? AND device = ?", (space, device))
-            if row is not None and row["seq"] <= seq:
-                return False
-            self._db.execute(
-                "INSERT OR REPLACE INTO forks (space, device, seq, proof) VALUES (?, ?, ?, ?)",
-                (space, device, seq, proof),
-            )
-            return True
-
-    def forks(self, space: bytes) -> dict[bytes, tuple[int, bytes]]:
-        """Forked feeds: device -> (first forked seq, encoded fork proof)."""
-        rows = self._all("SELECT device, seq, proof FROM forks WHERE space = ?", (space,))
-        return {row["device"]: (row["seq"], bytes(row["proof"])) for row in rows}
-
-    def keep_envelope_in(self, space: bytes, digest: bytes, data: bytes) -> None:
-        self._write(
-            "INSERT OR IGNORE INTO envelopes_in (space, digest, data) VALUES (?, ?, ?)",
-            (space, digest, data),
-        )
-
-    def envelopes_in(self, space: bytes) -> list[tuple[bytes, bytes]]:
-        rows = self._all("SELECT digest, data FROM envelopes_in WHERE space = ?", (space,))
-        return [(bytes(row["digest"]), bytes(row["data"])) for row in rows]
-
-    def drop_envelope_in(self, space: bytes, digest: bytes) -> None:
-        self._write("DELETE FROM envelopes_in WHERE space = ? AND digest = ?", (space, digest))
-
-    def add_envelope_out(self, space: bytes, recipient: bytes, epoch: int, data: bytes) -> None:
-        self._write(
-            "INSERT OR REPLACE INTO envelopes_out (space, recipient, epoch, data)"
-            " VALUES (?, ?, ?, ?)",
-            (space, recipient, epoch, data),
-        )
-
-    def envelopes_out(self, space: bytes | None = None) -> list[tuple[bytes, bytes, int, bytes]]:
-        """Undelivered envelopes: (space, recipient, epoch, encoded envelope)."""
-        sql = "SELECT space, recipient, epoch, data FROM envelopes_out"
-        args: tuple[object, ...] = ()
-        if space is not None:
-            sql += " WHERE space = ?"
-            args = (space,)
-        rows = self._all(sql + " ORDER BY space, epoch, recipient", args)
-        return [
-            (bytes(r["space"]), bytes(r["recipient"]), int(r["epoch"]), bytes(r["data"]))
-            for r in rows
-        ]
-
-    def drop_envelope_out(self, space: bytes, recipient: bytes, epoch: int) -> None:
-        self._write(
-            "DELETE FROM envelopes_out WHERE space = ? AND recipient = ? AND epoch = ?",
-            (space, recipient, epoch),
-        )
-
-    # -- problems ----------------------------------------------------------------------
-
-    def report_problem(self, problem: ProblemRow) -> bool:
-        """Keep a problem; False when the same problem (same ``dedupe``) was kept before."""
-        cursor = self._write(
-            "INSERT OR IGNORE INTO problems (space, at, code, device, seq, entry_id, detail, proof,"
-            " dedupe) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                problem.space,
-                problem.at,
-                problem.code,
-                problem.device,
-                problem.seq,
-                problem.entry_id,
-                problem.detail,
-                problem.proof,
-                problem.dedupe,
-            ),
-        )
-        return cursor.rowcount > 0
-
-    def problems(self, space: bytes | None = None, *, after: int = 0) -> list[ProblemRow]:
-        """Reported problems in the order they were found, those numbered above ``after``."""
-        sql = (
-            "SELECT number, space, at, code, device, seq, entry_id, detail, proof, dedupe"
-            " FROM problems WHERE number > ?"
-        )
-        args: list[object] = [after]
-        if space is not None:
-            sql += " AND space = ?"
-            args.append(space)
-        rows = self._all(sql + " ORDER BY number", args)
-        return [ProblemRow(**{k: row[k] for k in row.keys()}) for row in rows]
