@@ -1,5 +1,7 @@
 /** Vector kinds (SPEC.md section 12) and the checker that runs one case of each. */
 import { checkEntry } from './entries.js';
+import { checkEnvelope } from './envelopes.js';
+import { checkFeed } from './feeds.js';
 import { checkKeys } from './keys.js';
 import { checkPadding } from './padding.js';
 import { checkPairingCode, checkPairingSession, checkPairingUri } from './pairing.js';
@@ -10,6 +12,8 @@ export const CHECKERS = Object.freeze({
   keys: checkKeys,
   padding: checkPadding,
   entry: checkEntry,
+  feed: checkFeed,
+  envelope: checkEnvelope,
   rule: checkRule,
   'rule-record': checkRuleRecord,
   'pairing-code': checkPairingCode,
