@@ -15,7 +15,6 @@ decide on codes, never on message text.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Mapping
@@ -144,8 +143,10 @@ class RelayClient:
                 ) as response:
                     text = await response.text()
                     status = response.status
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                raise RelayUnreachable(f"cannot reach the relay at {self.base_url}: {exc}") from None
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                raise RelayUnreachable(
+                    f"cannot reach the relay at {self.base_url}: {exc}"
+                ) from None
             try:
                 data = json.loads(text) if text else {}
             except ValueError:
@@ -292,8 +293,10 @@ class RelayClient:
         url += f"/v1/spaces/{b64(self.space)}/ws"
         try:
             ws = await self.session.ws_connect(url, heartbeat=20.0, max_msg_size=8 * 1024 * 1024)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise RelayUnreachable(f"cannot open a live connection to {self.base_url}: {exc}") from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise RelayUnreachable(
+                f"cannot open a live connection to {self.base_url}: {exc}"
+            ) from None
         try:
             await ws.send_json({"type": "auth", "token": await self.token()})
             first = await ws.receive(timeout=15)
@@ -307,7 +310,7 @@ class RelayClient:
                     self._token = None
                 raise RelayCallError(code, str(error.get("message", "")), 401)
             yield LiveConnection(ws)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
             raise RelayUnreachable(f"the live connection broke: {exc}") from None
         finally:
             await ws.close()

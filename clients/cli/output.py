@@ -90,7 +90,9 @@ class Output:
             return f"[{style}]{word}[/]" if style else word
         return word
 
-    def table(self, title: str | None, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    def table(
+        self, title: str | None, columns: Sequence[str], rows: Sequence[Sequence[str]]
+    ) -> None:
         """A table: a rich table on a terminal, tab-separated columns otherwise."""
         if self.json_mode:
             return
@@ -107,9 +109,15 @@ class Output:
         widths = [len(c) for c in columns]
         for row in rows:
             widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
-        print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(), file=self.stream)
+        print(
+            "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(),
+            file=self.stream,
+        )
         for row in rows:
-            print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=self.stream)
+            print(
+                "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(),
+                file=self.stream,
+            )
 
     # -- progress ----------------------------------------------------------------------
 

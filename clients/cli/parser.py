@@ -50,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version="accord 0.1.0")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, help_text: str, example: str, json_flag: bool = True) -> argparse.ArgumentParser:
+    def command(
+        name: str, help_text: str, example: str, json_flag: bool = True
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(
             name,
             help=help_text,
@@ -89,11 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         "pair",
         "Invite your partner (or --self: another device of yours) with a QR code or typed code.",
         """
-        accord pair --png invite.png            # your partner runs: accord join --qr-image invite.png
+        accord pair --png invite.png     # partner runs: accord join --qr-image invite.png
         accord pair --self                      # link your own second device
         """,
     )
-    p.add_argument("--self", dest="self_pair", action="store_true", help="link another device of yours")
+    p.add_argument(
+        "--self", dest="self_pair", action="store_true", help="link another device of yours"
+    )
     p.add_argument("--png", metavar="FILE", help="also write the QR code to this PNG file")
     p.add_argument("--yes", action="store_true", help="approve without asking (scripts only)")
 
@@ -108,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("code", nargs="?", help="the typed code, or the accord://pair/... link")
     p.add_argument("--qr-image", metavar="FILE", help="a picture of the QR code")
     p.add_argument("--name", help="the name the other device will see (needed if not set up yet)")
-    p.add_argument("--no-passphrase", action="store_true", help="store keys UNPROTECTED (tests only)")
+    p.add_argument(
+        "--no-passphrase", action="store_true", help="store keys UNPROTECTED (tests only)"
+    )
 
     p = command(
         "devices",
@@ -134,8 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
         """,
     )
     items = p.add_subparsers(dest="items_command", metavar="SUBCOMMAND")
-    ip = items.add_parser("add", help="add an item", formatter_class=_Formatter,
-                          epilog=_examples('accord items add "Kissing" --level ask'))
+    ip = items.add_parser(
+        "add",
+        help="add an item",
+        formatter_class=_Formatter,
+        epilog=_examples('accord items add "Kissing" --level ask'),
+    )
     _add_common(ip)
     ip.add_argument("title")
     ip.add_argument("--level", choices=["no", "ask", "yes"], required=True)
@@ -146,26 +156,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ip.add_argument("--details", default="")
     ip.add_argument("--revisit", metavar="YYYY-MM-DD", default=None)
-    ip = items.add_parser("change", help="change an item (a new version)", formatter_class=_Formatter,
-                          epilog=_examples("accord items change 3f2a --level no"))
+    ip = items.add_parser(
+        "change",
+        help="change an item (a new version)",
+        formatter_class=_Formatter,
+        epilog=_examples("accord items change 3f2a --level no"),
+    )
     _add_common(ip)
     ip.add_argument("item", help="the item id (or its first hex digits)")
     ip.add_argument("--level", choices=["no", "ask", "yes"])
     ip.add_argument("--title")
     ip.add_argument("--details")
     ip.add_argument("--revisit", metavar="YYYY-MM-DD")
-    ip = items.add_parser("affirm", help="affirm the current version of an item",
-                          formatter_class=_Formatter, epilog=_examples("accord items affirm 3f2a --days 30"))
+    ip = items.add_parser(
+        "affirm",
+        help="affirm the current version of an item",
+        formatter_class=_Formatter,
+        epilog=_examples("accord items affirm 3f2a --days 30"),
+    )
     _add_common(ip)
     ip.add_argument("item")
     ip.add_argument("--version", help="a specific version id (default: the single current head)")
-    ip.add_argument("--days", type=int, default=None, help="let this affirmation lapse after N days")
-    ip = items.add_parser("history", help="every version and affirmation of an item",
-                          formatter_class=_Formatter, epilog=_examples("accord items history 3f2a"))
+    ip.add_argument(
+        "--days", type=int, default=None, help="let this affirmation lapse after N days"
+    )
+    ip = items.add_parser(
+        "history",
+        help="every version and affirmation of an item",
+        formatter_class=_Formatter,
+        epilog=_examples("accord items history 3f2a"),
+    )
     _add_common(ip)
     ip.add_argument("item")
 
-    command("pause", "Pause everything at once. Every item is 'no' until you resume.", "accord pause")
+    command(
+        "pause", "Pause everything at once. Every item is 'no' until you resume.", "accord pause"
+    )
     command("resume", "Lift your own pause.", "accord resume")
 
     p = command(
@@ -214,8 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
         accord plan --opt-in 2c9e
         """,
     )
-    p.add_argument("--add-step", nargs=2, metavar=("SECTION", "TEXT"),
-                   help="SECTION is deescalation or return")
+    p.add_argument(
+        "--add-step", nargs=2, metavar=("SECTION", "TEXT"), help="SECTION is deescalation or return"
+    )
     p.add_argument("--cooling-off", type=int, metavar="MINUTES")
     p.add_argument("--opt-in", metavar="STEP", help="opt in to a return-to-intimacy step")
     p.add_argument("--notes", metavar="TEXT", help="replace the plan's shared notes")
@@ -235,10 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
         "Sync with the relay; --watch stays live.",
         "accord sync --watch",
     )
-    p.add_argument("--watch", action="store_true", help="stay connected and show changes as they come")
+    p.add_argument(
+        "--watch", action="store_true", help="stay connected and show changes as they come"
+    )
     p.add_argument("--timeout", type=float, default=None, help="with --watch, stop after N seconds")
 
-    command("status", "Sync health, last heard from each device, and any warnings.", "accord status")
+    command(
+        "status", "Sync health, last heard from each device, and any warnings.", "accord status"
+    )
 
     p = command(
         "timeline",
@@ -247,12 +278,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--plot", metavar="FILE.png")
 
-    p = command("export", "Write an encrypted backup of this device.", "accord export backup.accord")
+    p = command(
+        "export", "Write an encrypted backup of this device.", "accord export backup.accord"
+    )
     p.add_argument("file")
-    p = command("import", "Restore an encrypted backup into a profile.", "accord import backup.accord --profile restored")
+    p = command(
+        "import",
+        "Restore an encrypted backup into a profile.",
+        "accord import backup.accord --profile restored",
+    )
     p.add_argument("file")
 
-    p = command("wipe", "Remove all local data of this profile, after a confirmation.", "accord wipe")
+    p = command(
+        "wipe", "Remove all local data of this profile, after a confirmation.", "accord wipe"
+    )
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     return parser
