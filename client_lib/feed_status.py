@@ -175,14 +175,17 @@ class FeedStatus:
     def note_relay_heads(self, reported: Mapping[bytes, int]) -> list[ReplicaEvent]:
         """Compare the feed heads the relay reports with what it showed before.
 
-        ``reported`` is ``{device: seq}`` from the relay. A head below the highest the
-        relay showed, took from this device, or delivered to it is reported as a
-        rollback (once). The marks then move up to what is reported.
+        ``reported`` is ``{device: seq}`` from the relay. Only the feeds named are
+        judged: a relay answer that covers every feed should name each one, with 0 for
+        a feed it says it does not have. A head below the highest the relay showed, took
+        from this device, or delivered to it is reported as a rollback (once). The marks
+        then move up to what is reported.
         """
         marks = {device: mark.seq for device, mark in self._store.relay_marks(self.space).items()}
         for device, seq in self.have_vector().items():
             if device != self.device and seq > marks.get(device, 0):
                 marks[device] = seq
+        marks = {device: seq for device, seq in marks.items() if device in reported}
         events: list[ReplicaEvent] = []
         for rollback in find_rollback(marks, reported):
             problem = RollbackDetected(
