@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
 from conftest import BACKENDS, run_sync
+from hypothesis import HealthCheck, settings
 from relay_helpers import Device, RelayAPI, b64, new_space
 from schemathesis.checks import (
     content_type_conformance,
