@@ -5,6 +5,7 @@ import { checkFeed } from './feeds.js';
 import { checkKeys } from './keys.js';
 import { checkPadding } from './padding.js';
 import { checkPairingCode, checkPairingSession, checkPairingUri } from './pairing.js';
+import { checkRoster } from './roster.js';
 import { checkRule } from './rule.js';
 import { checkRuleRecord } from './rule-record.js';
 
@@ -14,6 +15,7 @@ export const CHECKERS = Object.freeze({
   entry: checkEntry,
   feed: checkFeed,
   envelope: checkEnvelope,
+  roster: checkRoster,
   rule: checkRule,
   'rule-record': checkRuleRecord,
   'pairing-code': checkPairingCode,
