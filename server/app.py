@@ -63,14 +63,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = {
+        http_code = {
             404: RelayErrorCode.NOT_FOUND,
             405: RelayErrorCode.METHOD_NOT_ALLOWED,
             413: RelayErrorCode.BODY_TOO_LARGE,
         }.get(exc.status, RelayErrorCode.BAD_REQUEST)
-        response = _error_response(code.value, exc.reason)
-        metrics.errors.inc(code=code.value)
-        return response
+        metrics.errors.inc(code=http_code.value)
+        return _error_response(http_code.value, exc.reason)
     except (RelayError, AccordError, EntryRefused) as exc:
         code, message, extra = describe(exc)
         metrics.errors.inc(code=code)

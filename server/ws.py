@@ -261,6 +261,7 @@ async def _append(socket: _Socket, principal: Principal, body: dict[str, Any]) -
 
 async def close_all(app: web.Application) -> None:
     """Close every open WebSocket with 1001 (going away): the relay is stopping."""
-    for ws in list(app[appkeys.WEBSOCKETS]):
+    open_sockets = app[appkeys.WEBSOCKETS]
+    for ws in list(open_sockets):
         with contextlib.suppress(Exception):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"relay shutting down")
