@@ -127,6 +127,20 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         """The space's documents. Read them freely; change them only in :meth:`change`."""
         return self._docs
 
+    @property
+    def rotation_due(self) -> bool:
+        """True when a removal happened since the current key began (SPEC 5.5): an active
+        device should call :meth:`rotate_epoch`."""
+        return self._roster.rotation_due and self._roster.is_active(self.device)
+
+    def get_sync_state(self, key: str) -> bytes | None:
+        """A value the sync engine kept for this space (None when never set)."""
+        return self._store.get_state(self.space, key)
+
+    def set_sync_state(self, key: str, value: bytes) -> None:
+        """Keep a small value for the sync engine (a cursor, a relay address...)."""
+        self._store.set_state(self.space, key, value)
+
     def have_vector(self) -> dict[bytes, int]:
         """``{device: seq}``: the head of every feed's chain held here."""
         return {device: head.seq for device, head in self._store.heads(self.space).items()}
@@ -231,12 +245,14 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         if not changes:
             return events
         if rebuild:
+            # Start the documents again from the entries that still count. The store is
+            # changed only below, together with the new snapshot, so a crash in between
+            # leaves the old states and the old snapshot, which agree.
+            final = {stored.id: stored.content for stored, _ in entries}
+            final.update({eid: state.value for eid, state in changes})
             self._docs = DocumentSet()
-            with self._store.transaction():
-                for eid, state in changes:
-                    self._store.set_content(eid, state)
-            for stored, entry in self._chain_entries():
-                if entry.type is EntryType.DATA and stored.content == ContentState.APPLIED:
+            for stored, entry in entries:
+                if entry.type is EntryType.DATA and final[stored.id] == ContentState.APPLIED:
                     self._replay(entry)
         else:
             for verdict in newly:

@@ -188,3 +188,29 @@ def test_any_arrival_order_for_a_new_device(tmp_path: Path) -> None:
         "Step 2",
     ]
     assert replica.status().waiting == 0
+
+
+def test_an_applied_entry_cut_by_a_later_removal_stops_counting(tmp_path: Path) -> None:
+    clock = FakeClock()
+    network, a1 = found(tmp_path, "alex-1", clock)
+    b1 = add_member(network, a1, tmp_path, "sam-1", clock)
+    a2 = add_device(network, a1, tmp_path, "alex-2", clock)
+    network.sync_all()
+    late = a2.handle.agreements.create_item(kind="permission", level="yes", title="Late")
+    late_entries = network.collect()
+    b1.replica.ingest_many(late_entries)  # Sam sees alex-2's entry first: it counts
+    assert b1.handle.agreements.item(late.item).title == "Late"
+    envelopes = a1.handle.remove_device(a2.account.device)  # written without seeing it
+    removal = [raw for raw in network.collect() if raw not in late_entries]
+    for envelope in envelopes:
+        b1.replica.accept_key_envelope(envelope.data)
+    events = b1.replica.ingest_many(removal)
+    assert ErrorCode.DEVICE_REMOVED in [e.code for e in problems_of(events)]
+    with pytest.raises(NoSuchRecordError):
+        b1.handle.agreements.item(late.item)
+    # The rebuilt documents survive a restart.
+    b1.account.close()
+    again = Account.open("sam-1", base=tmp_path, clock=clock)
+    with pytest.raises(NoSuchRecordError):
+        again.space(network.space).agreements.item(late.item)
+    assert states_of(again, network.space) == states_of(a1.account, network.space)
