@@ -39,6 +39,7 @@ import aiohttp
 
 from client_lib.account import Account
 from client_lib.keystore import SpaceKind
+from client_lib.pairing_events import DeviceAdded, devices_added
 from client_lib.pairing_qr import qr_png, qr_text
 from client_lib.relay_client import RelayCallError, RelayClient, RelayUnreachable
 from client_lib.rendezvous import Channel, Rendezvous, RendezvousError
@@ -55,6 +56,18 @@ from protocol.pairing_codes import (
 )
 from protocol.pairing_messages import JoinMode, Offer, Request, Welcome
 from protocol.roster import AddDevice, AddMember, Record, join_proof
+
+__all__ = [
+    "DeviceAdded",
+    "Invitation",
+    "JoinOffer",
+    "JoinRequest",
+    "Outcome",
+    "PairingResult",
+    "create_invite",
+    "devices_added",
+    "join",
+]
 
 Clock = Callable[[], int]
 #: Seconds a joining device waits, in all, for the other device.
@@ -249,7 +262,9 @@ class Invitation:
             session=self._session,
         )
         try:
-            replica.append_roster(self._record(request))
+            record = self._record(request)
+            await relay.token()  # reach the relay before writing anything
+            replica.append_roster(record)
             pending = [item.raw for item in replica.pending_outbox()]
             for start in range(0, len(pending), UPLOAD_BATCH):
                 results = await relay.append(pending[start : start + UPLOAD_BATCH])

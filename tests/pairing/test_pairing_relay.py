@@ -19,6 +19,7 @@ from client_lib.pairing import (
     JoinRequest,
     Outcome,
     create_invite,
+    devices_added,
     join,
     unix_now,
 )
@@ -196,6 +197,13 @@ async def test_self_pairing_of_a_third_device(tmp_path: Path, relay_url: str) ->
     assert roster.members == {alex.member_id, sam.member_id}
     assert item_states(phone, space) == item_states(alex, space)
     assert {"No surprises", "Not at work"} <= {title for title, _, _ in item_states(phone, space)}
+
+    # Sam's device learns of it when it next syncs: "a device was added".
+    added = devices_added(sam, space, await pull(sam, space, relay_url))
+    assert [(a.device, a.member, a.by, a.new_member) for a in added] == [
+        (phone.device, alex.member_id, alex.device, False)
+    ]
+    assert added[0].describe().startswith("A device was added")
 
     # It signs as Alex: what it writes is Alex's word on every other device.
     item = next(v for v in phone.space(space).agreements.items() if v.title == "Not at work")
