@@ -1,0 +1,62 @@
+"""Helpers for the web client's tests: where node, npm and Chromium are, and how to run them.
+
+These tests drive the JavaScript client in clients/web. They skip only when the machine
+lacks `node` or `/usr/bin/chromium` (CI installs both); a missing `node_modules` is an
+error that says to run `npm ci` in clients/web.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+WEB = REPO / "clients" / "web"
+VECTORS = REPO / "protocol" / "vectors"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def require_node() -> str:
+    """The path of `node`, or skip the test with the reason."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed (CI installs nodejs and runs npm ci in clients/web)")
+    if not (WEB / "node_modules").is_dir():
+        pytest.fail("clients/web/node_modules is missing: run `npm ci` in clients/web")
+    return node
+
+
+def require_chromium() -> Path:
+    """The Chromium binary, or skip the test with the reason."""
+    if not CHROMIUM.exists():
+        pytest.skip(
+            "/usr/bin/chromium is not installed (CI installs it with apt-get install chromium)"
+        )
+    return CHROMIUM
+
+
+def run_node(
+    args: list[str], timeout: float = 300, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    """Run node in clients/web with the given arguments."""
+    node = require_node()
+    return subprocess.run(
+        [node, *args],
+        cwd=WEB,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def count_vector_cases(directory: Path) -> int:
+    """How many cases the vector files in `directory` hold."""
+    return sum(
+        len(json.loads(path.read_text())["cases"]) for path in sorted(directory.glob("*.json"))
+    )
