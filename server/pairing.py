@@ -5,11 +5,12 @@ Theory of operation:
 * The device that shows the code *creates* a channel and becomes side ``a``. It gets a
   random channel id (for QR codes) and, when asked, a short decimal *nameplate* (for
   typed codes), a side token, and the expiry: at most 2 minutes after creation.
-* The joining device *claims* the channel, by id or by nameplate, and becomes side
-  ``b``. A channel is claimed once: the nameplate is freed at that moment and every
-  later claim gets ``channel_claimed``; nothing else changes, so a second claimant
-  cannot spoil a pairing under way. The claim is one conditional UPDATE, so two racing
-  claimants cannot both win.
+* The joining device *claims* the channel, by id or by nameplate, before the code
+  expires, and becomes side ``b``. A channel is claimed once: the nameplate is freed at
+  that moment and every later claim gets ``channel_claimed``; nothing else changes, so
+  a second claimant cannot spoil a pairing under way. The claim is one conditional
+  UPDATE, so two racing claimants cannot both win. A claimed channel lives on for the
+  session, :data:`SESSION_SECONDS` past the code's expiry (SPEC.md 11.1).
 * Each side posts small opaque messages (``body``, at most 16 KiB by default) and
   reads the other side's, long-polling up to ``wait`` seconds. A channel holds at most
   a few messages.
@@ -47,6 +48,9 @@ SIDE_TOKEN_BYTES = 32
 NAMEPLATE_MAX = 9999
 _NAMEPLATE_TRIES = 24
 _TOKEN_PERSON = b"accord:pair-side"
+#: A claimed channel lives this much longer than its code, for the pairing session
+#: itself (SPEC.md 11.1: a session ends at the invite's expiry + 180 s at the latest).
+SESSION_SECONDS = 180
 #: Long-polls re-read the database at least this often, in case a wake-up was missed.
 _POLL_SECONDS = 2.0
 
@@ -134,14 +138,19 @@ async def claim(
             row = await session.get(PairingChannel, channel)
         if row is None or row.expires_at <= moment:
             raise RelayError(RelayErrorCode.UNKNOWN_CHANNEL, "no such pairing channel")
+        session_end = row.expires_at + SESSION_SECONDS
         result = await session.execute(
             update(PairingChannel)
-            .where(PairingChannel.id == row.id, PairingChannel.side_b_hash.is_(None))
-            .values(side_b_hash=token_hash, nameplate=None)
+            .where(
+                PairingChannel.id == row.id,
+                PairingChannel.side_b_hash.is_(None),
+                PairingChannel.expires_at > moment,
+            )
+            .values(side_b_hash=token_hash, nameplate=None, expires_at=session_end)
         )
         if getattr(result, "rowcount", 0) != 1:
             raise RelayError(RelayErrorCode.CHANNEL_CLAIMED, "the channel was already claimed")
-        return ChannelGrant(channel=row.id, side_token=token, expires_at=row.expires_at)
+        return ChannelGrant(channel=row.id, side_token=token, expires_at=session_end)
 
 
 async def _side(session: AsyncSession, channel: str, token: str) -> tuple[PairingChannel, str]:

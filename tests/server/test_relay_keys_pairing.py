@@ -102,6 +102,8 @@ async def test_pairing_channel_round_trip(api: RelayAPI) -> None:
     base = f"/v1/pairing/channels/{channel}"
     status, joiner = await api.call("POST", base + "/claim")
     assert status == 200 and joiner["channel"] == channel
+    # The code lives 2 minutes; a claimed channel lives on for the session (SPEC 11.1).
+    assert joiner["expires_at"] == inviter["expires_at"] + 180
     # Claimed once: a second claimant is refused, and the pairing goes on.
     status, body = await api.call("POST", base + "/claim")
     assert (status, code_of(body)) == (409, "channel_claimed")
