@@ -42,7 +42,7 @@ from client_lib.keystore import SpaceKind
 from client_lib.pairing_events import DeviceAdded, devices_added
 from client_lib.pairing_qr import qr_png, qr_text
 from client_lib.relay_client import RelayCallError, RelayClient, RelayUnreachable
-from client_lib.rendezvous import Channel, Rendezvous, RendezvousError
+from client_lib.rendezvous import Channel, Rendezvous
 from protocol.crypto import fingerprint, member_id_of
 from protocol.entry import SeenHead
 from protocol.errors import AccordError, FeedGapError, ForkError, RosterError, UsageError
@@ -171,10 +171,14 @@ class Invitation:
     def expires_at(self) -> int:
         return self.invite.expires
 
+    @property
     def qr_png(self) -> bytes:
+        """The QR code as PNG bytes."""
         return qr_png(self.uri)
 
+    @property
     def qr_text(self) -> str:
+        """The QR code drawn with block characters, for a terminal."""
         return qr_text(self.uri)
 
     @property
@@ -292,7 +296,7 @@ class Invitation:
         try:
             await self._receive()  # done
             confirmed = True
-        except (AccordError, RendezvousError, RelayCallError, RelayUnreachable, TimeoutError):
+        except (AccordError, RelayCallError, RelayUnreachable, TimeoutError):
             # The device was added either way; it finds the space when it syncs.
             self._machine.burn()
         await self._channel.delete()

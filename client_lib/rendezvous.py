@@ -6,12 +6,14 @@ order. Messages are opaque bytes here; :mod:`client_lib.pairing` gives them mean
 
 Errors::
 
-    RendezvousError                a channel problem, with a stable code
-    ├── ChannelGoneError           no such channel: expired, deleted, or never there
-    └── ChannelClaimedError        another device claimed the channel first
+    RelayCallError                 the relay refused a call (client_lib.relay_client)
+    └── RendezvousError            a channel cannot be used
+        ├── ChannelGoneError       ``unknown_channel``: expired, deleted, or never there
+        └── ChannelClaimedError    ``channel_claimed``: another device claimed it first
 
-Other relay refusals are :class:`~client_lib.relay_client.RelayCallError`; no answer at
-all is :class:`~client_lib.relay_client.RelayUnreachable`. Side tokens and message bodies
+``code`` is the relay's own error code (SPEC.md section 10), so a front end that handles
+``RelayCallError`` by code handles these too. No answer at all is
+:class:`~client_lib.relay_client.RelayUnreachable`. Side tokens and message bodies
 are never logged or shown.
 """
 
@@ -22,7 +24,6 @@ import json
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import aiohttp
@@ -36,34 +37,28 @@ LONG_POLL_SECONDS = 25
 CALL_TIMEOUT = 15.0
 
 
-class RendezvousErrorCode(StrEnum):
-    CHANNEL_GONE = "channel_gone"
-    CHANNEL_CLAIMED = "channel_claimed"
+class RendezvousError(RelayCallError):
+    """A pairing channel cannot be used; ``code`` is the relay's reason."""
 
-
-class RendezvousError(Exception):
-    """A pairing channel cannot be used; ``code`` says why."""
-
-    code = RendezvousErrorCode.CHANNEL_GONE
+    relay_code = "unknown_channel"
+    http_status = 404
 
     def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.message} [{self.code.value}]"
+        super().__init__(self.relay_code, message, self.http_status)
 
 
 class ChannelGoneError(RendezvousError):
     """The channel expired or was deleted (by the other device, after a failure)."""
 
-    code = RendezvousErrorCode.CHANNEL_GONE
+    relay_code = "unknown_channel"
+    http_status = 404
 
 
 class ChannelClaimedError(RendezvousError):
     """Another device claimed this channel first: the code was already used."""
 
-    code = RendezvousErrorCode.CHANNEL_CLAIMED
+    relay_code = "channel_claimed"
+    http_status = 409
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

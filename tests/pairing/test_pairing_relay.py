@@ -23,7 +23,7 @@ from client_lib.pairing import (
     join,
     unix_now,
 )
-from client_lib.pairing_qr import decode_qr_image, qr_png
+from client_lib.pairing_qr import QrImageError, decode_qr_image, qr_png, qr_text
 from client_lib.rendezvous import ChannelClaimedError, ChannelGoneError, Rendezvous
 from protocol.crypto import member_id_of
 from protocol.errors import DecryptError, ExpiredError, PairingFailedError
@@ -116,6 +116,19 @@ def test_a_qr_png_decodes_back_to_the_exact_uri(tmp_path: Path) -> None:
     path.write_bytes(qr_png(uri))
     assert decode_qr_image(path) == uri
     assert parse_invite_uri(decode_qr_image(path), now=1_767_225_600) == invite.uri
+    text = qr_text(uri)
+    assert text.count("\n") > 20 and set(text) <= set("█▀▄ \n")
+
+
+def test_a_picture_without_a_qr_code_is_refused(tmp_path: Path) -> None:
+    from PIL import Image
+
+    path = tmp_path / "blank.png"
+    Image.new("L", (64, 64), color=255).save(path)
+    with pytest.raises(QrImageError):
+        decode_qr_image(path)
+    with pytest.raises(QrImageError):
+        decode_qr_image(b"not a picture at all")
 
 
 # -- whole pairings -------------------------------------------------------------------------
@@ -128,7 +141,7 @@ async def test_partner_pairing_by_qr_image_ends_with_the_same_space(
     sam = make_account(tmp_path, "sam", "Sam")
     invitation = await create_invite(alex, space, relay_url=relay_url, purpose=Purpose.PARTNER)
     picture = tmp_path / "invite.png"
-    picture.write_bytes(invitation.qr_png())
+    picture.write_bytes(invitation.qr_png)
     uri = decode_qr_image(picture)
     assert uri == invitation.uri
     screens = Screens()
