@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
-from conftest import make_database
+from conftest import PG_ADMIN_DSN, make_database
 from relay_helpers import Device, RelayAPI, b64, new_space, unb64
 
 from protocol.entry import Entry, check_link
@@ -195,5 +196,50 @@ async def test_two_relay_processes_fan_out(
         await alice_ws.close()
         first.stop()
         second.stop()
+    finally:
+        cleanup()
+
+
+@pytest.mark.postgres
+async def test_fan_out_survives_a_lost_listen_connection(
+    http: aiohttp.ClientSession, tmp_path: Path, start_relay: Any
+) -> None:
+    url, cleanup = make_database("postgres", tmp_path)
+    try:
+        relay = start_relay(url)
+        api = RelayAPI(http, relay.url)
+        alice = await api.founded(Device(space=new_space()))
+        bob = Device(space=alice.space)
+        assert (await api.append(alice, alice.add_member(bob)))[0] == 200
+        await api.login(bob)
+        ws = await http.ws_connect(
+            relay.ws_url(b64(bob.space)), headers={"Authorization": f"Bearer {bob.token}"}
+        )
+        assert (await ws.receive_json(timeout=10))["type"] == "ready"
+        # Cut the relay's LISTEN connection from the database side, then append at once:
+        # the entry lands while nobody listens.
+        database = url.rsplit("/", 1)[1]
+
+        async def terminate_listener() -> int:
+            connection = await asyncpg.connect(PG_ADMIN_DSN)
+            try:
+                return len(
+                    await connection.fetch(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = $1 AND query ILIKE 'LISTEN%'",
+                        database,
+                    )
+                )
+            finally:
+                await connection.close()
+
+        assert await terminate_listener() == 1
+        entry = alice.data(b"while the listener was down")
+        assert (await api.append(alice, entry))[0] == 200
+        push = await ws.receive_json(timeout=20)
+        assert push["type"] == "entries"
+        assert [unb64(item) for item in push["entries"]] == [entry.to_bytes()]
+        assert "fan-out listener reconnected" in relay.logs()
+        await ws.close()
     finally:
         cleanup()

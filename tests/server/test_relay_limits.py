@@ -166,3 +166,41 @@ async def test_metrics_and_health(http: aiohttp.ClientSession, relay: Any) -> No
     assert alice.token not in text and b64(alice.space) not in text
     logs = relay.logs()
     assert alice.token not in logs and b64(alice.space) not in logs
+
+
+async def test_cors_and_trusted_proxies(
+    http: aiohttp.ClientSession, relay_db_url: str, start_relay: Any
+) -> None:
+    relay = start_relay(
+        relay_db_url,
+        cors_origin=["https://app.example"],
+        trusted_proxy=["127.0.0.1"],
+        ip_rate=0.01,
+        ip_burst=5,
+    )
+    preflight = {
+        "Origin": "https://app.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
+    async with http.options(relay.url + "/v1/spaces", headers=preflight) as answer:
+        assert answer.status == 204
+        assert answer.headers["Access-Control-Allow-Origin"] == "https://app.example"
+        assert "POST" in answer.headers["Access-Control-Allow-Methods"]
+        assert "Authorization" in answer.headers["Access-Control-Allow-Headers"]
+    async with http.get(
+        relay.url + "/healthz", headers={"Origin": "https://elsewhere.example"}
+    ) as answer:
+        assert "Access-Control-Allow-Origin" not in answer.headers
+
+    async def status_from(address: str) -> int:
+        headers = {"X-Forwarded-For": f"{address}, 127.0.0.1", "Origin": "https://app.example"}
+        async with http.get(relay.url + "/v1/openapi.yaml", headers=headers) as answer:
+            if answer.status == 429:
+                assert answer.headers["Access-Control-Allow-Origin"] == "https://app.example"
+            return answer.status
+
+    # Each forwarded address has its own bucket of 5.
+    first = [await status_from("203.0.113.7") for _ in range(6)]
+    assert first == [200] * 5 + [429]
+    assert await status_from("198.51.100.9") == 200
