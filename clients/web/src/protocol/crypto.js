@@ -47,6 +47,7 @@ export const Person = Object.freeze({
   SAFETY_NUMBER: 'accord:safety-no',
   VERSION: 'accord:version',
   KEY_ID: 'accord:key-id',
+  RECORD: 'accord:record',
   PAIR_TX: 'accord:pair-tx',
   PAIR_QR: 'accord:pair-qr',
   PAIR_CODE: 'accord:pair-code',
