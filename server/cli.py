@@ -21,6 +21,7 @@ from dataclasses import fields
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.exc import DBAPIError
 
 from server.app import create_app
 from server.config import (
@@ -175,6 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if is_database_unavailable(exc):
             return _fail(f"cannot reach the database {where}: {type(exc).__name__}")
+        if isinstance(exc, DBAPIError):
+            # The database's own first line ("database ... does not exist", "password
+            # authentication failed ..."); it never holds the password itself.
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            return _fail(f"cannot use the database {where}: {reason}")
         raise
     logger.info(
         "relay starting",

@@ -86,6 +86,8 @@ def configure_logging(level: str) -> None:
     root.setLevel(level.upper())
     # aiohttp's own access logger is replaced by AccessLogger below.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Alembic narrates every step at INFO; the CLI reports the outcome itself.
+    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
 
 
 def route_of(request: web.BaseRequest) -> str:

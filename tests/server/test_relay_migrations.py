@@ -16,7 +16,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import REPO_ROOT, make_database, run_sync
+from conftest import PG_ADMIN_DSN, REPO_ROOT, make_database, postgres_problem, run_sync
 from sqlalchemy import text
 
 from server.migrate import SchemaState, alembic_config, head_revision, schema_state
@@ -156,6 +156,11 @@ def test_cli_rejects_bad_settings(tmp_path: Path) -> None:
     assert result.returncode == 2 and "port" in result.stderr
     result = cli("serve", "--database-url", "postgresql+asyncpg://nobody@127.0.0.1:1/none")
     assert result.returncode == 1 and "cannot reach the database" in result.stderr
+    if postgres_problem() is None:
+        missing = PG_ADMIN_DSN.rsplit("/", 1)[0] + "/accord_no_such_database"
+        result = cli("migrate", "--database-url", missing)
+        assert result.returncode == 1
+        assert "cannot use the database" in result.stderr and "does not exist" in result.stderr
 
 
 def _port_free(port: int) -> bool:
