@@ -204,6 +204,18 @@ class Account:
         replica.append_roster(Found(member=self.member_id, device=self.device))
         return replica
 
+    def found_private_space(self) -> Replica:
+        """Found this member's private space (journal, private check-in answers), for a
+        device that joined as a new member by pairing and so has none yet.
+
+        Raises:
+            NotAllowedError: this device is not the one its member started with, or the
+                private space exists already.
+        """
+        if self.private_replica() is not None:
+            raise NotAllowedError("this member's private space exists already")
+        return self._found(SpaceKind.PRIVATE, PRIVATE_LABEL)
+
     def create_space(self, label: str) -> SpaceHandle:
         """Found a relationship space with this member as its first member.
 
