@@ -196,8 +196,14 @@ class Agreements:
                     resumes.append(record)
         return versions, affirmations, pauses, resumes
 
-    def _evaluate(self) -> tuple[RuleResult, dict[bytes, Version], list[Affirmation]]:
+    def _evaluate(
+        self, item: bytes | None = None
+    ) -> tuple[RuleResult, dict[bytes, Version], list[Affirmation]]:
+        """The rule over every item, or over one ``item`` only (same answer for it)."""
         versions, affirmations, pauses, resumes = self._records()
+        if item is not None:
+            versions = [v for v in versions if v.item == item]
+            affirmations = [a for a in affirmations if a.item == item]
         result = evaluate(
             members=self._replica.members(),
             versions=versions,
@@ -299,7 +305,7 @@ class Agreements:
         Raises:
             NoSuchRecordError: no version of that item is known here.
         """
-        result, versions, affirmations = self._evaluate()
+        result, versions, affirmations = self._evaluate(item)
         state = result.items.get(item)
         if state is None:
             raise NoSuchRecordError("no item with that id is known here")
@@ -311,9 +317,9 @@ class Agreements:
         Raises:
             NoSuchRecordError: no version of that item is known here.
         """
-        _, versions, affirmations = self._evaluate()
+        _, versions, affirmations = self._evaluate(item)
         names = self.names()
-        found = [v for v in versions.values() if v.item == item]
+        found = list(versions.values())
         if not found:
             raise NoSuchRecordError("no item with that id is known here")
         found.sort(key=lambda v: (v.content.created_at, v.id))
@@ -394,8 +400,7 @@ class Agreements:
         Raises:
             NoSuchRecordError: that version is not known here.
         """
-        _, versions, _ = self._evaluate()
-        found = versions.get(version)
+        found = next((v for v in self._records()[0] if v.id == version), None)
         if found is None:
             raise NoSuchRecordError("no version with that id is known here")
         self._replica.write_records(

@@ -104,10 +104,13 @@ class Document:
         self._base: bytes | None = None
         self._log: list[bytes] = []
         self._collecting: list[bytes] | None = None
+        #: Counts the transactions seen; readers cache what they derive by it.
+        self.changes = 0
         self._reset()
 
     def _reset(self) -> None:
         """Start from an empty engine document with the root types declared."""
+        self.changes += 1
         self._doc: pycrdt.Doc[Any] = pycrdt.Doc()
         self._declare_roots()
         self._doc.observe(self._on_transaction)
@@ -116,6 +119,7 @@ class Document:
         """Create the root types with their fixed types (before any remote update)."""
 
     def _on_transaction(self, event: Any) -> None:
+        self.changes += 1
         if self._collecting is not None:
             update = bytes(event.update)
             self._collecting.append(update)
@@ -207,6 +211,19 @@ class VoiceDocument(Document):
 
     def _declare_roots(self) -> None:
         self._records: pycrdt.Map[Any] = self._doc.get(RECORDS, type=pycrdt.Map)
+        # Kept up to date from the map's change events, so reading stays cheap.
+        self._raw: dict[str, bytes] = {}
+        self._records.observe(self._on_records)
+
+    def _on_records(self, event: Any) -> None:
+        for key, change in dict(event.keys).items():
+            if not isinstance(key, str):
+                continue
+            value = change.get("newValue") if change.get("action") != "delete" else None
+            if isinstance(value, bytes | bytearray):
+                self._raw[key] = bytes(value)
+            else:
+                self._raw.pop(key, None)
 
     @property
     def owner(self) -> bytes:
@@ -220,14 +237,10 @@ class VoiceDocument(Document):
 
     def raw_records(self) -> dict[str, bytes]:
         """Every record value that is a byte string, by key; other values are skipped."""
-        found: dict[str, bytes] = {}
-        for key, value in self._records.items():
-            if isinstance(value, bytes | bytearray) and isinstance(key, str):
-                found[key] = bytes(value)
-        return found
+        return dict(self._raw)
 
     def has_record(self, key: str) -> bool:
-        return key in self._records
+        return key in self._raw
 
 
 class SharedDocument(Document):

@@ -32,7 +32,7 @@ envelope methods; the agreements API uses :meth:`change`, :meth:`write_records`,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from client_lib.agreements import Clock, wall_clock_ms
 from client_lib.content import Verdict, judge_data_entry, open_content, roster_verdict
@@ -99,6 +99,7 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         self._reach: dict[bytes, int] = {}
         self._generation = 0
         self._records_cache: tuple[int, dict[bytes, list[VoiceRecord]]] | None = None
+        self._checked_records: dict[tuple[bytes, str], tuple[bytes, VoiceRecord | None]] = {}
         self._record_problems: list[Problem] = []
         store.add_space(space, at=clock())
         self._load()
@@ -368,8 +369,7 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         fork_events = self._check_fork(entry, raw)
         if fork_events is not None:
             return fork_events, False
-        heads = self._store.heads(self.space)
-        head = heads.get(entry.device)
+        head = self._store.feed_head(self.space, entry.device)
         head_seq = head.seq if head is not None else 0
         if entry.seq > head_seq + 1:
             return self._wait(entry, raw, WaitReason.GAP, from_waiting), False
@@ -394,7 +394,7 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
                 )
                 events = self._report(conflict, dedupe=f"seen-conflict:{eid.hex()}")
                 return events + self._wait(entry, raw, WaitReason.CAUSAL, from_waiting), False
-        return self._place(entry, raw, heads)
+        return self._place(entry, raw)
 
     def _wait(
         self, entry: Entry, raw: bytes, reason: WaitReason, from_waiting: bool
@@ -428,11 +428,8 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         placed = self._store.entry_at(self.space, entry.device, entry.seq)
         if placed is not None:
             others.append(Entry.from_bytes(placed.raw))
-        for waiting in self._store.waiting(self.space):
-            if (waiting.device, waiting.seq) == (
-                entry.device,
-                entry.seq,
-            ) and waiting.id != entry.id:
+        for waiting in self._store.waiting_at(self.space, entry.device, entry.seq):
+            if waiting.id != entry.id:
                 others.append(Entry.from_bytes(waiting.raw))
         forks = self._store.forks(self.space)
         forked_at = forks.get(entry.device, (None, b""))[0]
@@ -468,9 +465,7 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         events.extend(self._reevaluate(entries))
         return events
 
-    def _place(
-        self, entry: Entry, raw: bytes, heads: Mapping[bytes, object]
-    ) -> tuple[list[ReplicaEvent], bool]:
+    def _place(self, entry: Entry, raw: bytes) -> tuple[list[ReplicaEvent], bool]:
         """Add an entry that follows its chain and whose causal past is held."""
         refs = entry_references(entry)
         rank = 1 + max((self._rank_of(device, seq) for _, device, seq in refs), default=0)
@@ -556,14 +551,21 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         if cached is not None and cached[0] == self._generation:
             return cached[1]
         result: dict[bytes, list[VoiceRecord]] = {}
+        checked = self._checked_records
         for owner, doc in self._docs.voices().items():
             records: list[VoiceRecord] = []
             for key, data in sorted(doc.raw_records().items()):
-                try:
-                    record = read_voice_record(key, data, owner=owner)
-                except ProtocolError as error:
-                    self._bad_record(owner, key, data, error)
-                    continue
+                # Stored bytes never change under a key, so each is checked once.
+                known = checked.get((owner, key))
+                if known is not None and known[0] == data:
+                    record = known[1]
+                else:
+                    try:
+                        record = read_voice_record(key, data, owner=owner)
+                    except ProtocolError as error:
+                        self._bad_record(owner, key, data, error)
+                        record = None
+                    checked[(owner, key)] = (data, record)
                 if record is not None:
                     records.append(record)
             result[owner] = records

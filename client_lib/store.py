@@ -78,6 +78,15 @@ CREATE TABLE entries (
     UNIQUE (space, device, seq)
 );
 CREATE INDEX entries_by_content ON entries (space, content);
+CREATE TABLE feed_heads (
+    space BLOB NOT NULL,
+    device BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    id BLOB NOT NULL,
+    epoch INTEGER NOT NULL,
+    rank INTEGER NOT NULL,
+    PRIMARY KEY (space, device)
+);
 CREATE INDEX entries_by_space ON entries (space, local_order);
 CREATE TABLE waiting (
     id BLOB PRIMARY KEY,
@@ -319,22 +328,30 @@ class Store(SyncTables):
         Raises:
             sqlite3.IntegrityError: the id or the (space, device, seq) is already stored.
         """
-        cursor = self._write(
-            "INSERT INTO entries (id, space, device, seq, type, epoch, rank, content, raw,"
-            " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                entry.id,
-                entry.space,
-                entry.device,
-                entry.seq,
-                entry.type,
-                entry.epoch,
-                entry.rank,
-                entry.content,
-                entry.raw,
-                entry.received_at,
-            ),
-        )
+        with self.transaction():
+            cursor = self._db.execute(
+                "INSERT INTO entries (id, space, device, seq, type, epoch, rank, content, raw,"
+                " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.id,
+                    entry.space,
+                    entry.device,
+                    entry.seq,
+                    entry.type,
+                    entry.epoch,
+                    entry.rank,
+                    entry.content,
+                    entry.raw,
+                    entry.received_at,
+                ),
+            )
+            self._db.execute(
+                "INSERT INTO feed_heads (space, device, seq, id, epoch, rank)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (space, device) DO UPDATE SET"
+                " seq = excluded.seq, id = excluded.id, epoch = excluded.epoch,"
+                " rank = excluded.rank WHERE excluded.seq > feed_heads.seq",
+                (entry.space, entry.device, entry.seq, entry.id, entry.epoch, entry.rank),
+            )
         return int(cursor.lastrowid or 0)
 
     def entry(self, entry_id: bytes) -> StoredEntry | None:
@@ -366,11 +383,17 @@ class Store(SyncTables):
     def heads(self, space: bytes) -> dict[bytes, FeedHead]:
         """The last stored entry of every feed of a space (chains have no holes)."""
         rows = self._all(
-            "SELECT device, seq, id, epoch, rank FROM entries AS e WHERE space = ? AND seq ="
-            " (SELECT max(seq) FROM entries WHERE space = e.space AND device = e.device)",
-            (space,),
+            "SELECT device, seq, id, epoch, rank FROM feed_heads WHERE space = ?", (space,)
         )
         return {row["device"]: FeedHead(**{k: row[k] for k in row.keys()}) for row in rows}
+
+    def feed_head(self, space: bytes, device: bytes) -> FeedHead | None:
+        """The last stored entry of one feed, or None when none is held."""
+        row = self._one(
+            "SELECT device, seq, id, epoch, rank FROM feed_heads WHERE space = ? AND device = ?",
+            (space, device),
+        )
+        return FeedHead(**{k: row[k] for k in row.keys()}) if row else None
 
     def set_content(self, entry_id: bytes, content: str) -> None:
         """Record what became of an entry's content (a ContentState value)."""
@@ -407,6 +430,15 @@ class Store(SyncTables):
             "SELECT id, space, device, seq, reason, raw, received_at FROM waiting"
             " WHERE space = ? ORDER BY device, seq, received_at",
             (space,),
+        )
+        return [WaitingEntry(**{k: row[k] for k in row.keys()}) for row in rows]
+
+    def waiting_at(self, space: bytes, device: bytes, seq: int) -> list[WaitingEntry]:
+        """Waiting entries at one (device, seq): more than one is a fork."""
+        rows = self._all(
+            "SELECT id, space, device, seq, reason, raw, received_at FROM waiting"
+            " WHERE space = ? AND device = ? AND seq = ?",
+            (space, device, seq),
         )
         return [WaitingEntry(**{k: row[k] for k in row.keys()}) for row in rows]
 
