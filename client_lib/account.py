@@ -23,7 +23,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from client_lib.agreements import Agreements, Clock, wall_clock_ms
+from client_lib.agreements import Agreements, Clock, TimelineEvent, wall_clock_ms
 from client_lib.checkins import CheckIns, Journal
 from client_lib.crisis_plan import CrisisPlan, Notes
 from client_lib.errors import NoSuchSpaceError, NotAllowedError
@@ -58,6 +58,11 @@ class SpaceHandle:
     @property
     def space(self) -> bytes:
         return self.replica.space
+
+    def timeline(self) -> list[TimelineEvent]:
+        """The space's timeline, with my own private check-ins added (seen only here)."""
+        private = [view.record for view in self.checkins.mine() if not view.shared]
+        return self.agreements.timeline(extra=private)
 
     def devices(self) -> tuple[DeviceStatus, ...]:
         """Every device of the space, with its member and how recently it was heard."""

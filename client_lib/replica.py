@@ -326,7 +326,6 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         events.extend(drained)
         if roster_changed or changed:
             entries = self._chain_entries()
-            events.extend(self._refold_from(entries))
             events.extend(self._reevaluate(entries))
             events.extend(self._retry_envelopes())
         self.voice_records()
@@ -515,6 +514,10 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         if verdict.problem is not None:
             events.extend(self._report(verdict.problem))
         self._after_apply()
+        if entry.type is EntryType.ROSTER:
+            # Fold now, so the entries after it in this batch meet the new roster. Held
+            # entries are judged again once the batch is done.
+            events.extend(self._refold_from(self._chain_entries()))
         return events, entry.type is EntryType.ROSTER
 
     def _rank_of(self, device: bytes, seq: int) -> int:

@@ -40,6 +40,10 @@ def test_checkin_answers_are_private_unless_shared(tmp_path: Path) -> None:
     assert {c.id for c in alex.handle.checkins.shared()} == {private.id, shared.id}
     kinds = [e.kind for e in alex.handle.agreements.timeline()]
     assert kinds.count("check-in") == 2
+    # Sam's own timeline also shows Sam's private answers; Alex's never does.
+    late = sam.handle.checkins.record(safety=3)
+    assert [e.safety for e in sam.handle.timeline() if e.kind == "check-in"][-1] == late.safety
+    assert len([e for e in alex.handle.timeline() if e.kind == "check-in"]) == 2
 
 
 def test_private_space_reaches_the_members_other_device_only(tmp_path: Path) -> None:
