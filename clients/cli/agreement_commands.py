@@ -348,7 +348,7 @@ def cmd_repair(args: Any, out: Output) -> int:
                     )
                     for step in entry.steps:
                         out.say(
-                            f"    {step.kind.value}: {step.text}  — {ctx.name_of(handle, step.by)}"
+                            f"    {step.step.value}: {step.text}  — {ctx.name_of(handle, step.member)}"
                         )
                 out.data(
                     [
@@ -364,7 +364,7 @@ def cmd_repair(args: Any, out: Output) -> int:
                     )
                 harmed = None
                 if args.harmed != "me":
-                    members = handle.replica.members - {ctx.account.member_id}
+                    members = set(handle.replica.members()) - {ctx.account.member_id}
                     matches = [
                         m
                         for m in members

@@ -514,6 +514,10 @@ def cmd_import(args: Any, out: Output) -> int:
             f"The profile '{profile}' already exists.", "Import into a new one with --profile NAME."
         ) from None
     out.say(f"The backup was restored into the profile '{profile}'.")
+    out.say(
+        "Use it in place of the device it came from, not beside it: two copies of one "
+        "device writing at the same time would look to your partner like tampering."
+    )
     return 0
 
 

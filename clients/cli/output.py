@@ -64,6 +64,9 @@ class Output:
 
     def error(self, text: str, hint: str | None = None) -> None:
         """An error: what happened, then what to do next."""
+        text = text[:1].upper() + text[1:]
+        if text and text[-1] not in ".!?":
+            text += "."
         if self.rich:
             self.errors.print(text, style="red")
             if hint:
@@ -147,7 +150,7 @@ class Output:
         last = [-1]
 
         def advance_plain(done: int, new_total: int | None = None) -> None:
-            if self.json_mode or not new_total:
+            if self.json_mode or not new_total or new_total < 100:
                 return
             tenth = done * 10 // max(new_total, 1)
             if tenth != last[0]:

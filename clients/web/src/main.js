@@ -1,0 +1,153 @@
+/**
+ * The web client's screens: one controller, plain DOM, re-rendered on every change.
+ * Routes: setup, unlock, home, items, item, add, checkin, plan, invite, join, more.
+ */
+import { ready } from './protocol/crypto.js';
+import { App } from './app/app.js';
+import { LocalStore } from './app/store.js';
+import { h, mount } from './ui/dom.js';
+import { setupView, startView, unlockView } from './ui/views-setup.js';
+import { addView, checkinView, itemView, itemsView, pauseBar, planView } from './ui/views-space.js';
+import { inviteView, joinView } from './ui/views-pairing.js';
+
+const SYNC_WORDS = {
+  synced: 'Saved here and synced.',
+  offline: 'Saved on this device. It will sync when the connection returns.',
+  problem: 'Saved on this device. Syncing is taking a moment; it will keep trying.',
+  idle: 'Saved on this device.',
+};
+
+class Screens {
+  constructor(root, app) {
+    this.root = root;
+    this.app = app;
+    this.route = app.phase === 'new' ? 'setup' : 'unlock';
+    this.param = null;
+    this.space = null;
+    this.pairing = null;
+    this.message = null;
+    app.onChange(() => this.render());
+  }
+
+  defaultRelay() {
+    const fromQuery = new URLSearchParams(location.search).get('relay');
+    return fromQuery ?? '';
+  }
+
+  go(route, param = null) {
+    this.route = route;
+    this.param = param;
+    this.message = null;
+    this.render();
+  }
+
+  say(message) {
+    this.message = message;
+    this.render();
+  }
+
+  busy(message) {
+    mount(this.root, h('p', { class: 'busy' }, message));
+  }
+
+  openSpace(state) {
+    this.space = state;
+  }
+
+  finishPairing() {
+    this.pairing = null;
+    this.go(this.space ? 'items' : 'home');
+  }
+
+  async quickExit() {
+    await this.app.wipe();
+    location.replace('about:blank');
+  }
+
+  currentSpace() {
+    if (this.space && [...this.app.spaces.values()].includes(this.space)) return this.space;
+    const spaces = this.app.relationshipSpaces();
+    this.space = spaces.find((s) => s.replica.roster.currentMembers().size > 1) ?? spaces[0] ?? null;
+    return this.space;
+  }
+
+  render() {
+    const { app } = this;
+    if (app.phase === 'new') return mount(this.root, setupView(app, this), this.flash());
+    if (app.phase === 'locked') return mount(this.root, unlockView(app, this), this.flash());
+    if (this.route === 'join') return mount(this.root, this.header(null), joinView(app, this), this.flash());
+    const state = this.currentSpace();
+    if (state === null) return mount(this.root, startView(app, this), this.flash());
+    if (this.route === 'invite') return mount(this.root, this.header(state), inviteView(app, this, state), this.flash());
+    let body;
+    switch (this.route) {
+      case 'item':
+        body = itemView(app, this, state, this.param);
+        break;
+      case 'add':
+        body = addView(app, this, state);
+        break;
+      case 'checkin':
+        body = checkinView(app, this, state);
+        break;
+      case 'plan':
+        body = planView(app, this, state);
+        break;
+      case 'more':
+        body = this.moreView(state);
+        break;
+      default:
+        body = itemsView(app, this, state);
+    }
+    return mount(this.root, this.header(state), pauseBar(app, this, state), this.flash(), body, this.nav());
+  }
+
+  header(state) {
+    const status = state?.status?.state ?? 'idle';
+    return h(
+      'header',
+      {},
+      h('span', { class: 'brand' }, 'Accord'),
+      state ? h('span', { class: `sync ${status}`, 'data-sync': status }, SYNC_WORDS[status] ?? SYNC_WORDS.idle) : null,
+    );
+  }
+
+  flash() {
+    return this.message ? h('p', { class: 'message', role: 'status' }, this.message) : null;
+  }
+
+  nav() {
+    const tab = (route, words) => h('button', { class: this.route === route ? 'active' : '', onclick: () => this.go(route) }, words);
+    return h('nav', {}, tab('items', 'Agreements'), tab('checkin', 'Check-in'), tab('plan', 'Crisis plan'), tab('more', 'More'));
+  }
+
+  moreView(state) {
+    const members = [...state.replica.roster.currentMembers().keys()];
+    return h(
+      'section',
+      { class: 'card' },
+      h('h2', {}, 'More'),
+      h('p', {}, `People in this space: ${members.length}.`),
+      members.length < 2 ? h('button', { onclick: () => this.go('invite') }, 'Invite your partner') : null,
+      h('button', { onclick: () => this.app.lock() }, 'Lock'),
+      h('button', { class: 'quiet', onclick: () => this.quickExit() }, 'Quick exit and erase this device'),
+      h('p', { class: 'note' }, 'Erasing removes everything from this device. It cannot pull back what another device already holds.'),
+    );
+  }
+}
+
+async function start() {
+  await ready();
+  const app = await App.load();
+  window.addEventListener('online', () => app.setOnline(true));
+  window.addEventListener('offline', () => app.setOnline(false));
+  const screens = new Screens(document.getElementById('app'), app);
+  window.accordScreens = screens;
+  screens.render();
+}
+
+start().catch((error) => {
+  document.getElementById('app').textContent = `Accord could not start: ${error.message}`;
+});
+
+export { LocalStore };
