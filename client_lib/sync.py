@@ -86,13 +86,13 @@ def backoff_delays(
 
 def relay_url_of(replica: Replica) -> str | None:
     """The relay this replica syncs with, as recorded in its local store."""
-    raw = replica._store.get_state(replica.space, RELAY_URL_KEY)
+    raw = replica.get_sync_state(RELAY_URL_KEY)
     return raw.decode("utf-8") if raw else None
 
 
 def set_relay_url(replica: Replica, url: str) -> None:
     """Record the relay this replica syncs with."""
-    replica._store.set_state(replica.space, RELAY_URL_KEY, url.rstrip("/").encode("utf-8"))
+    replica.set_sync_state(RELAY_URL_KEY, url.rstrip("/").encode("utf-8"))
 
 
 class SyncEngine:

@@ -347,9 +347,8 @@ def cmd_repair(args: Any, out: Output) -> int:
                         f"harmed: {ctx.name_of(handle, entry.harmed)})"
                     )
                     for step in entry.steps:
-                        out.say(
-                            f"    {step.step.value}: {step.text}  — {ctx.name_of(handle, step.member)}"
-                        )
+                        by = ctx.name_of(handle, step.member)
+                        out.say(f"    {step.step.value}: {step.text}  — {by}")
                 out.data(
                     [
                         {"id": e.id.hex(), "what": e.what_happened, "closed": e.closed}
