@@ -195,6 +195,7 @@ async def sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def on_shutdown(app: web.Application) -> None:
     app[appkeys.LIFECYCLE].stopping = True
+    app[appkeys.HUB].stop_waiting()
     await ws.close_all(app)
 
 

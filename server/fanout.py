@@ -135,6 +135,8 @@ class Hub:
         self._roster_dirty: set[bytes] = set()
         self._tasks: dict[bytes, asyncio.Task[None]] = {}
         self._pairing_waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        #: Set when the relay stops: long-polls answer at once instead of waiting.
+        self.stopping = False
 
     # -- subscriptions ---------------------------------------------------------------
 
@@ -160,10 +162,12 @@ class Hub:
         """Open subscriptions of one device in one space, on this process."""
         return sum(1 for sub in self._subscribers.get(space, ()) if sub.device == device)
 
-    def close_all(self, code: int, reason: str) -> None:
-        for group in list(self._subscribers.values()):
-            for subscriber in list(group):
-                subscriber.request_close(code, reason)
+    def stop_waiting(self) -> None:
+        """Answer every pairing long-poll now and refuse to wait from here on."""
+        self.stopping = True
+        for group in list(self._pairing_waiters.values()):
+            for event in group:
+                event.set()
 
     # -- announcements ---------------------------------------------------------------
 

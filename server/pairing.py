@@ -239,7 +239,7 @@ async def read_messages(
             if rows:
                 return [Message(seq=row.seq, body=row.body) for row in rows]
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or fanout.hub.stopping:
                 return []
             try:
                 await asyncio.wait_for(woken.wait(), timeout=min(remaining, _POLL_SECONDS))

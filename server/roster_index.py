@@ -42,25 +42,50 @@ def found(space: bytes, entry: Entry) -> Roster:
 
 
 async def load(session: AsyncSession, space: bytes) -> Roster:
-    """Rebuild the roster by replaying the space's stored roster entries in arrival order."""
-    roster = Roster.empty(space)
-    rows = (
-        await session.execute(
-            select(StoredEntry.data)
-            .where(StoredEntry.space_id == space, StoredEntry.type == EntryType.ROSTER.value)
-            .order_by(StoredEntry.position)
-        )
-    ).scalars()
-    for data in rows:
-        entry = Entry.from_bytes(data)
-        try:
-            roster.apply(entry)
-        except ProtocolError as exc:  # stored by an older relay with other rules
-            logger.warning(
-                "stored roster entry no longer applies",
-                extra={"event": "roster_replay", "code": exc.code.value},
+    """Rebuild the roster from the space's stored roster entries, in arrival order.
+
+    When a removal cuts a device below roster records of its that were already applied
+    (they raced with the removal), those records are dropped and the replay starts
+    again, as the clients' fold does (SPEC.md 5.4): a device added by a record past its
+    author's cut never counts, on the relay either.
+    """
+    entries = [
+        Entry.from_bytes(data)
+        for data in (
+            await session.execute(
+                select(StoredEntry.data)
+                .where(StoredEntry.space_id == space, StoredEntry.type == EntryType.ROSTER.value)
+                .order_by(StoredEntry.position)
             )
-    return roster
+        ).scalars()
+    ]
+    bans: dict[bytes, int] = {}
+    while True:
+        roster = Roster.empty(space)
+        restart = False
+        for entry in entries:
+            if entry.device in bans and entry.seq > bans[entry.device]:
+                continue
+            try:
+                roster.apply(entry)
+            except ProtocolError as exc:  # dropped by a restart, or stored under older rules
+                logger.info(
+                    "stored roster entry does not apply",
+                    extra={"event": "roster_replay", "code": exc.code.value},
+                )
+                continue
+            late = {
+                device: cut
+                for device, cut in roster.superseded.items()
+                if bans.get(device, cut + 1) > cut
+            }
+            if late:
+                for device, cut in late.items():
+                    bans[device] = min(cut, bans.get(device, cut))
+                restart = True
+                break
+        if not restart:
+            return roster
 
 
 def apply(roster: Roster, entry: Entry) -> None:
@@ -71,7 +96,8 @@ def apply(roster: Roster, entry: Entry) -> None:
 async def sync_devices(
     session: AsyncSession, space: Space, roster: Roster, *, position: int, moment: int
 ) -> None:
-    """Write the roster's devices into ``devices``: new ones, removals and cuts."""
+    """Make ``devices`` say what ``roster`` says: new devices, removals, cuts, and the
+    devices a rebuilt roster no longer counts (removed with cut 0) or counts again."""
     rows = {
         row.device: row
         for row in (
@@ -79,10 +105,8 @@ async def sync_devices(
         ).scalars()
     }
     for device in sorted(roster.known_devices):
-        cut = roster.cut_of(device)
-        row = rows.get(device)
-        if row is None:
-            row = Device(
+        if device not in rows:
+            rows[device] = Device(
                 space_id=space.id,
                 device=device,
                 member=roster.member_of(device),
@@ -95,9 +119,17 @@ async def sync_devices(
                 head_id=None,
                 head_epoch=0,
             )
-            session.add(row)
-        if cut is not None and not row.removed:
+            session.add(rows[device])
+    for device, row in rows.items():
+        if device in roster.known_devices:
+            cut = roster.cut_of(device)
+        else:
+            cut = 0  # added by a record that no longer counts
+        if cut is None:
+            if row.removed:
+                row.removed, row.removed_at, row.cut_seq = False, None, None
+        elif not row.removed or row.cut_seq != cut:
             row.removed = True
-            row.removed_at = moment
+            row.removed_at = row.removed_at or moment
             row.cut_seq = cut
     space.epoch = roster.epoch

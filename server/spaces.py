@@ -284,14 +284,20 @@ async def _append_locked(
                     if roster is None:
                         roster = await roster_index.load(session, space)
                     roster_index.apply(roster, entry)
-                    await roster_index.sync_devices(
-                        session, space_row, roster, position=position, moment=moment
-                    )
                     roster_changed = True
             except AccordError as exc:
                 raise EntryRefused(exc, index) from None
             _store(session, space, entry, item.raw, item.id, position=position, moment=moment)
             _advance_head(device_row, entry, item.id)
+            if entry.type is EntryType.ROSTER and roster is not None:
+                if roster.superseded:
+                    # A removal raced with roster records of the removed device: rebuild
+                    # from storage (this entry included), dropping those records.
+                    await session.flush()
+                    roster = await roster_index.load(session, space)
+                await roster_index.sync_devices(
+                    session, space_row, roster, position=position, moment=moment
+                )
             results.append(
                 AppendResult(
                     id=item.id, seq=entry.seq, position=position, status=AppendStatus.STORED

@@ -218,6 +218,8 @@ async def _read(socket: _Socket, principal: Principal) -> None:
             metrics.websocket_messages.inc(direction="in", type=str(kind)[:32])
             if principal.expires_at <= now():
                 raise RelayError(RelayErrorCode.UNAUTHORIZED, "the token has expired")
+            # Every message counts against the device's rate, as an HTTP request would.
+            socket.app[appkeys.LIMITERS].device.take((principal.space, principal.device))
             if kind == "ping":
                 await socket.send(_with_id({"type": "pong"}, request_id))
             elif kind == "append":
@@ -247,7 +249,6 @@ def _with_id(message: dict[str, Any], request_id: Any) -> dict[str, Any]:
 
 async def _append(socket: _Socket, principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
     app = socket.app
-    app[appkeys.LIMITERS].device.take((principal.space, principal.device))
     results = await append_entries(
         app[appkeys.DATABASE],
         app[appkeys.FANOUT],

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 
 from protocol.crypto import DeviceKey, member_id_of, random_bytes
-from protocol.entry import Entry, seal, seal_roster
+from protocol.entry import Entry, SeenHead, seal, seal_roster
 from protocol.epochs import wrap_epoch_key
 from protocol.roster import (
     AddDevice,
@@ -49,6 +49,19 @@ class Device:
     head: bytes | None = None
     epoch: int = 0
     token: str | None = None
+    #: Heads of other feeds this device has read: device -> (seq, id); sent as ``seen``.
+    seen: dict[bytes, tuple[int, bytes]] = field(default_factory=dict)
+
+    def saw(self, other: Device) -> None:
+        """Record ``other``'s current head as read (it goes into the next entries' ``seen``)."""
+        if other.head is not None and other.public != self.public:
+            self.seen[other.public] = (other.seq, other.head)
+
+    def _seen(self) -> tuple[SeenHead, ...]:
+        return tuple(
+            SeenHead(device=device, seq=seq, id=head)
+            for device, (seq, head) in sorted(self.seen.items())
+        )
 
     def __post_init__(self) -> None:
         if not self.member:
@@ -77,6 +90,7 @@ class Device:
             epoch=self.epoch,
             epoch_key=EPOCH_KEY,
             plaintext=plaintext,
+            seen=self._seen(),
         )
         return self._advance(entry) if advance else entry
 
@@ -88,6 +102,7 @@ class Device:
             prev=self.head,
             epoch=self.epoch,
             record=encode_record(record),
+            seen=self._seen(),
         )
         return self._advance(entry) if advance else entry
 
@@ -240,5 +255,6 @@ class RelayAPI:
         entry = inviter.add_device(joiner) if same_member else inviter.add_member(joiner)
         status, body = await self.append(inviter, entry)
         assert status == 200, body
+        joiner.saw(inviter)  # a joiner has read the record that added it
         await self.login(joiner)
         return joiner

@@ -428,3 +428,32 @@ async def test_roster_entries_are_checked(api: RelayAPI) -> None:
     )
     status, body = await api.append(bob, junk)
     assert (status, code_of(body)) == (400, "malformed")
+
+
+async def test_a_removal_undoes_what_the_removed_device_did_past_its_cut(api: RelayAPI) -> None:
+    """A stolen laptop adds a device just before the owner removes it with a cut below that
+    record: the added device no longer counts, on the relay as for the clients' fold."""
+    from protocol.roster import RemoveDevice
+
+    phone = await api.founded(Device(space=new_space()))
+    laptop = await api.join(phone, Device(space=phone.space), same_member=True)
+    thief = await api.join(laptop, Device(space=phone.space), same_member=True)
+    assert (await api.append(thief, thief.data()))[0] == 200
+    # The phone never saw the laptop's record: it cuts the laptop at 0.
+    status, body = await api.append(
+        phone, phone.roster(RemoveDevice(device=laptop.public, last_seq=0))
+    )
+    assert status == 200, body
+    for device in (laptop, thief):
+        status, body = await api.call(
+            "GET", f"/v1/spaces/{b64(phone.space)}/heads", token=device.token
+        )
+        assert (status, code_of(body)) == (403, "device_removed")
+    status, body = await api.call("GET", f"/v1/spaces/{b64(phone.space)}/roster", token=phone.token)
+    devices = {item["device"]: item for item in body["devices"]}
+    assert devices[thief.id_b64]["status"] == "removed" and devices[thief.id_b64]["cut_seq"] == 0
+    assert devices[laptop.id_b64]["cut_seq"] == 0
+    assert devices[phone.id_b64]["status"] == "active"
+    # The phone can still add devices and write.
+    tablet = await api.join(phone, Device(space=phone.space), same_member=True)
+    assert (await api.append(tablet, tablet.data()))[0] == 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -165,7 +166,20 @@ async def test_going_away_on_graceful_stop(http: aiohttp.ClientSession, relay: A
     api = RelayAPI(http, relay.url)
     alice = await api.founded(Device(space=new_space()))
     ws = await connect(http, relay, alice)
+    # A pairing long-poll in flight is answered at once when the relay stops.
+    status, grant = await api.call("POST", "/v1/pairing/channels")
+    polling = asyncio.create_task(
+        api.call(
+            "GET",
+            f"/v1/pairing/channels/{grant['channel']}/messages?wait=25",
+            token=grant["side_token"],
+        )
+    )
+    await asyncio.sleep(0.3)
+    started = time.monotonic()
     stopping = asyncio.get_running_loop().run_in_executor(None, relay.stop)
     closing = await ws.receive(timeout=15)
     assert closing.type == aiohttp.WSMsgType.CLOSE and closing.data == 1001
+    assert await polling == (200, {"messages": []})
     assert await stopping == 0
+    assert time.monotonic() - started < 8
