@@ -168,6 +168,7 @@ async def test_going_away_on_graceful_stop(http: aiohttp.ClientSession, relay: A
     ws = await connect(http, relay, alice)
     # A pairing long-poll in flight is answered at once when the relay stops.
     status, grant = await api.call("POST", "/v1/pairing/channels")
+    assert status == 201
     polling = asyncio.create_task(
         api.call(
             "GET",
