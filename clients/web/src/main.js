@@ -26,7 +26,22 @@ class Screens {
     this.space = null;
     this.pairing = null;
     this.message = null;
-    app.onChange(() => this.render());
+    app.onChange(() => this.refresh());
+  }
+
+  /**
+   * Something changed underneath (a sync, a key): redraw the whole screen only where
+   * nothing is being typed; elsewhere redraw the header and the pause bar alone.
+   */
+  refresh() {
+    const typing = ['add', 'item', 'checkin', 'plan', 'join', 'setup'].includes(this.route) || this.app.phase !== 'ready';
+    if (!typing) return this.render();
+    const state = this.app.phase === 'ready' ? this.currentSpace() : null;
+    const header = this.root.querySelector('header');
+    if (header && state) header.replaceWith(this.header(state));
+    const bar = this.root.querySelector('.pause-bar');
+    if (bar && state) bar.replaceWith(pauseBar(this.app, this, state));
+    return undefined;
   }
 
   defaultRelay() {

@@ -18,7 +18,7 @@ export function inviteView(app, ui, state) {
     box.append(
       h('h2', {}, 'Invite your partner'),
       h('p', {}, 'On their phone, they open Accord, choose “Join my partner’s space” and scan this code.'),
-      qrCanvas(pairing.uri),
+      (pairing.canvas ??= qrCanvas(pairing.uri)),
       h('p', {}, 'Or they can type this code:'),
       h('p', { class: 'code', 'data-code': pairing.code }, pairing.code),
       h('p', { class: 'note' }, 'The code works for two minutes and only once.'),
@@ -98,7 +98,7 @@ export function joinView(app, ui) {
     }
     return box;
   }
-  const video = h('video', { class: 'camera', muted: true });
+  const video = h('video', { class: 'camera', muted: true, hidden: true });
   let stopCamera = null;
   const begin = (input) => {
     if (stopCamera) stopCamera();
@@ -126,8 +126,10 @@ export function joinView(app, ui) {
         class: 'primary',
         onclick: async () => {
           try {
+            video.hidden = false;
             stopCamera = await scanWithCamera(video, begin);
           } catch {
+            video.hidden = true;
             ui.say('The camera is not available. You can choose a picture of the code or type it instead.');
           }
         },
