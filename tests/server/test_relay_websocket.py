@@ -184,3 +184,17 @@ async def test_going_away_on_graceful_stop(http: aiohttp.ClientSession, relay: A
     assert await polling == (200, {"messages": []})
     assert await stopping == 0
     assert time.monotonic() - started < 8
+
+
+@pytest.mark.slow
+async def test_socket_closes_when_its_token_expires(
+    http: aiohttp.ClientSession, relay_db_url: str, start_relay: Any
+) -> None:
+    relay = start_relay(relay_db_url, token_ttl=60)
+    api = RelayAPI(http, relay.url)
+    alice = await api.founded(Device(space=new_space()))
+    ws = await connect(http, relay, alice)
+    error = await receive(ws, timeout=90)
+    assert error["type"] == "error" and error["error"]["code"] == "unauthorized"
+    closing = await ws.receive(timeout=10)
+    assert closing.type == aiohttp.WSMsgType.CLOSE and closing.data == 4401
