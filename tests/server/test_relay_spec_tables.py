@@ -51,3 +51,23 @@ def test_openapi_describes_every_route() -> None:
         if route.method in {"GET", "POST", "PUT", "DELETE"} and route.resource is not None
     }
     assert described == served
+
+
+def test_the_domain_core_imports_no_transport() -> None:
+    """The core modules know nothing of HTTP or WebSockets; the relay never touches CRDTs."""
+    import ast
+
+    core = ["auth", "spaces", "pairing", "envelopes", "fanout", "roster_index", "store", "models"]
+    for name in core:
+        tree = ast.parse((ROOT / "server" / f"{name}.py").read_text(encoding="utf-8"))
+        imported = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        } | {
+            (node.module or "").split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+        }
+        assert not imported & {"aiohttp", "pycrdt", "client_lib", "clients"}, name
