@@ -93,7 +93,7 @@ class BrowserDevice:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
 
@@ -102,7 +102,7 @@ def serve_build(out_dir: Path, port: int = 0) -> Iterator[str]:
     """Build the web client into `out_dir` and serve it on 127.0.0.1; yields its URL."""
     node = require_node()
     vite = WEB / "node_modules" / "vite" / "bin" / "vite.js"
-    subprocess.run(  # noqa: S603 - fixed program and arguments
+    subprocess.run(
         [node, str(vite), "build", "--outDir", str(out_dir), "--emptyOutDir", "--logLevel", "warn"],
         cwd=WEB,
         check=True,

@@ -11,6 +11,8 @@ import { encodeVoiceRecord, encodePlanStep, PLAN_SECTIONS } from '../protocol/vo
 import { readPlanSteps, readPlanText } from '../app/documents.js';
 import { fromHex, randomBytes, toHex } from '../protocol/crypto.js';
 
+const SECTION_WORDS = { 'de-escalation': 'Calming down', 'cooling-off': 'Cooling off', 'return-to-intimacy': 'Coming back together' };
+
 function nameOf(replica, memberHex) {
   if (memberHex === replica.memberHex) return 'you';
   return profileName(replica, memberHex) ?? 'your partner';
@@ -230,7 +232,7 @@ export function planView(app, ui, state) {
         await app.act(state, (r) => r.writeShared((doc) => doc.getMap('plan_steps').set(toHex(id), bytes)));
       },
     },
-    h('label', {}, 'Section', h('select', { name: 'section' }, PLAN_SECTIONS.map((s) => h('option', { value: s }, s.replace(/-/g, ' '))))),
+    h('label', {}, 'Section', h('select', { name: 'section' }, PLAN_SECTIONS.map((s) => h('option', { value: s }, SECTION_WORDS[s])))),
     h('label', {}, 'Step', h('input', { name: 'text', required: true })),
     h('label', {}, 'Minutes (for a cooling-off period)', h('input', { name: 'minutes', type: 'number', min: 1, max: 10080 })),
     h('button', { type: 'submit' }, 'Add this step'),
@@ -244,7 +246,7 @@ export function planView(app, ui, state) {
       const mine = steps.filter((s) => s.section === section);
       return mine.length === 0
         ? null
-        : h('div', { class: 'plan-section' }, h('h3', {}, section.replace(/-/g, ' ')), h('ol', {}, mine.map((s) => h('li', {}, s.text, s.minutes ? ` (${s.minutes} minutes)` : ''))));
+        : h('div', { class: 'plan-section' }, h('h3', {}, SECTION_WORDS[section]), h('ol', {}, mine.map((s) => h('li', {}, s.text, s.minutes ? ` (${s.minutes} minutes)` : ''))));
     }),
     h('h3', {}, 'Add a step'),
     addStep,

@@ -153,6 +153,21 @@ const commands = {
     });
   },
 
+  async sync() {
+    return page.evaluate(async () => {
+      const app = window.accordScreens.app;
+      const problems = [];
+      for (const state of app.spaces.values()) {
+        try {
+          await app.syncNow(state);
+        } catch (error) {
+          problems.push(String(error.code ?? error));
+        }
+      }
+      return { problems };
+    });
+  },
+
   async offline({ on }) {
     await context.setOffline(on);
     await page.evaluate((online) => window.dispatchEvent(new Event(online ? 'online' : 'offline')), !on);

@@ -1,0 +1,283 @@
+"""A browser device and a Python device, paired as a new user would pair them, through a
+real relay on loopback, in both directions; both make offline edits, including a
+concurrent yes and no on the same item, and both end in the same state.
+
+The browser is the web client (clients/web) in headless Chromium, driven by clicking its
+screens (``browser_driver.py``). The Python device is ``client_lib``. Set
+``ACCORD_WEB_SCREENSHOTS=1`` to write the screens to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser_driver import BrowserDevice, serve_build
+from web_helpers import REPO, require_chromium, require_node
+
+from client_lib.account import Account
+from client_lib.pairing import JoinOffer, JoinRequest, Outcome, create_invite, join
+from client_lib.pairing_qr import decode_qr_image
+from client_lib.sync import SyncEngine
+from protocol.pairing_codes import Purpose
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+SCREENSHOTS = REPO / "docs" / "screenshots"
+PASSPHRASE = "a quiet afternoon"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def web_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    require_node()
+    require_chromium()
+    with serve_build(tmp_path_factory.mktemp("web") / "dist") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def relay_url(web_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A relay of its own on SQLite, allowing the web client's origin (CORS)."""
+    port = free_port()
+    database = tmp_path_factory.mktemp("relay") / "relay.db"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "server.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--database-url",
+            f"sqlite+aiosqlite:///{database}",
+            "--cors-origin",
+            web_url,
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the relay did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+async def browser(web_url: str) -> AsyncIterator[BrowserDevice]:
+    device = await BrowserDevice.start(web_url)
+    yield device
+    await device.close()
+
+
+async def sync(account: Account, space: bytes, relay_url: str) -> None:
+    replica = account.replica(space)
+    async with SyncEngine(
+        replica, device_key=account.keystore.device_key, relay_url=relay_url
+    ) as e:
+        await e.sync()
+
+
+def python_items(account: Account, space: bytes) -> list[tuple[str, str, str]]:
+    return sorted(
+        (view.title, view.status.value, view.level.value)
+        for view in account.space(space).agreements.items()
+    )
+
+
+async def browser_items(browser: BrowserDevice) -> list[tuple[str, str, str]]:
+    await browser.call("sync")
+    items = (await browser.call("items"))["items"]
+    return sorted((item["title"], item["status"], item["level"]) for item in items)
+
+
+def item_of(account: Account, space: bytes, title: str) -> Any:
+    return next(v for v in account.space(space).agreements.items() if v.title == title)
+
+
+async def shot(browser: BrowserDevice, name: str) -> None:
+    if os.environ.get("ACCORD_WEB_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await browser.call("screenshot", path=str(SCREENSHOTS / f"{name}.png"))
+
+
+async def offline_edits_meet(
+    browser: BrowserDevice, python: Account, space: bytes, relay_url: str
+) -> list[tuple[str, str, str]]:
+    """Both sides agree on "Massage" at ask, then edit offline: the browser says yes, the
+    Python side says no, and each adds an item. Returns the state both end in."""
+    agreements = python.space(space).agreements
+    await browser.call("add_item", title="Massage", kind="permission", level="ask")
+    await browser.settle()
+    await sync(python, space, relay_url)
+    massage = item_of(python, space, "Massage")
+    assert massage.status.value == "pending"
+    agreements.affirm(massage.heads[0].id)
+    await sync(python, space, relay_url)
+    assert await browser_items(browser) == python_items(python, space)
+    assert ("Massage", "agreed", "ask") in python_items(python, space)
+
+    # Offline on both sides: the browser has no network, the Python side does not sync.
+    await browser.call("offline", on=True)
+    await browser.call("set_level", title="Massage", level="yes")
+    await browser.call("add_item", title="Photos", kind="limit", level="no")
+    agreements.change_item(item_of(python, space, "Massage").item, level="no")
+    agreements.create_item(kind="preference", level="yes", title="Slow mornings")
+    state = await browser.call("state")
+    assert any(s["outbox"] > 0 for s in state["spaces"]), "offline edits wait in the outbox"
+    await shot(browser, "offline-edit")
+    await asyncio.sleep(1)
+    await browser.call("offline", on=False)
+
+    await browser.settle()
+    await sync(python, space, relay_url)
+    final_python = python_items(python, space)
+    final_browser = await browser_items(browser)
+    assert final_browser == final_python
+    massage = item_of(python, space, "Massage")
+    assert len(massage.heads) == 2, "the concurrent yes and no are two heads"
+    assert ("Massage", "pending", "no") in final_python, "a concurrent yes never beats a no"
+    return final_python
+
+
+async def test_the_browser_shows_the_qr_and_the_python_side_joins(
+    browser: BrowserDevice, relay_url: str, tmp_path: Path
+) -> None:
+    await browser.call("setup", name="Alex", passphrase=PASSPHRASE, relay=relay_url)
+    invite = await browser.call("start_and_invite")
+    await shot(browser, "invite-qr")
+    picture = tmp_path / "invite.png"
+    picture.write_bytes(base64.b64decode(invite["png"]))
+    uri = decode_qr_image(picture)
+    assert uri.startswith("accord://pair/1?")
+
+    sam = Account.create("sam", display_name="Sam", no_passphrase=True, base=tmp_path)
+    offers: list[JoinOffer] = []
+    joined, approved = await asyncio.gather(
+        join(sam, uri, on_offer=offers.append), browser.call("approve")
+    )
+    assert joined.outcome is Outcome.JOINED
+    assert approved["name"] == "Sam" and approved["title"] == "You are connected"
+    assert offers and offers[0].sas == approved["sas"] and offers[0].inviter_name == "Alex"
+    space = joined.space
+    await browser.settle()
+    await sync(sam, space, relay_url)
+    roster = sam.replica(space).roster
+    assert len(roster.members) == 2
+
+    final = await offline_edits_meet(browser, sam, space, relay_url)
+    assert {title for title, _, _ in final} == {"Massage", "Photos", "Slow mornings"}
+    await shot(browser, "agreements")
+
+
+async def python_invites_browser(
+    browser: BrowserDevice, relay_url: str, tmp_path: Path
+) -> tuple[Account, Any]:
+    """Alex (Python) founds a space and shows a QR code; Sam's browser joins from its picture."""
+    alex = Account.create("alex", display_name="Alex", no_passphrase=True, base=tmp_path)
+    handle = alex.create_space("us")
+    handle.agreements.create_item(kind="limit", level="no", title="No surprises")
+    await sync(alex, handle.space, relay_url)
+    invitation = await create_invite(
+        alex, handle.space, relay_url=relay_url, purpose=Purpose.PARTNER
+    )
+    await browser.call("setup", name="Sam", passphrase=PASSPHRASE, relay=relay_url)
+    requests: list[JoinRequest] = []
+
+    async def decide(request: JoinRequest) -> bool:
+        requests.append(request)
+        return request.name == "Sam"
+
+    result, joined = await asyncio.gather(
+        invitation.run(decide),
+        browser.call("join", png=base64.b64encode(invitation.qr_png).decode()),
+    )
+    assert result.outcome is Outcome.JOINED
+    assert joined["title"] == "You are connected"
+    assert requests and requests[0].sas == joined["sas"]
+    await browser.settle()
+    await sync(alex, handle.space, relay_url)
+    return alex, handle
+
+
+async def test_the_python_side_shows_the_qr_and_the_browser_joins_from_its_picture(
+    browser: BrowserDevice, relay_url: str, tmp_path: Path
+) -> None:
+    alex, handle = await python_invites_browser(browser, relay_url, tmp_path)
+    assert await browser_items(browser) == python_items(alex, handle.space)
+    assert ("No surprises", "pending", "no") in python_items(alex, handle.space)
+
+    final = await offline_edits_meet(browser, alex, handle.space, relay_url)
+    assert {"No surprises", "Massage", "Photos", "Slow mornings"} == {t for t, _, _ in final}
+
+    # A pause from the browser is in force on the Python side at once after a sync.
+    await browser.call("pause")
+    await shot(browser, "paused")
+    await browser.settle()
+    await sync(alex, handle.space, relay_url)
+    assert {level for _, _, level in python_items(alex, handle.space)} == {"no"}
+    await browser.call("resume")
+    await browser.settle()
+    await sync(alex, handle.space, relay_url)
+    assert await browser_items(browser) == python_items(alex, handle.space)
+
+
+async def test_the_crisis_plan_and_a_shared_check_in_cross_over(
+    browser: BrowserDevice, relay_url: str, tmp_path: Path
+) -> None:
+    alex, handle = await python_invites_browser(browser, relay_url, tmp_path)
+    wording = "Breathe. Step apart. Talk when we are both ready."
+    await browser.call("plan", text=wording)
+    await browser.call(
+        "plan", step={"section": "cooling-off", "text": "A walk on our own", "minutes": 20}
+    )
+    await browser.settle()
+    await sync(alex, handle.space, relay_url)
+    assert handle.plan.wording() == wording
+    steps = [(s.section.value, s.text, s.minutes) for s in handle.plan.steps()]
+    assert ("cooling-off", "A walk on our own", 20) in steps
+
+    # Both edit the wording; the Python edit lands in the browser's text.
+    handle.plan.set_wording(wording + " Call a friend if it helps.")
+    await sync(alex, handle.space, relay_url)
+    await browser.call("sync")
+    shown = await browser.call("plan")
+    assert shown["text"] == handle.plan.wording()
+    await shot(browser, "crisis-plan")
+
+    await browser.call(
+        "checkin", safety=4, feels_safe="Slow pace", would_help="More check-ins", share=True
+    )
+    await browser.settle()
+    await sync(alex, handle.space, relay_url)
+    shared = handle.checkins.shared()
+    assert [(c.safety, c.feels_safe, c.would_help) for c in shared] == [
+        (4, "Slow pace", "More check-ins")
+    ]
