@@ -16,6 +16,7 @@ from client_lib.backup import export_profile, import_profile
 from client_lib.errors import ProfileExistsError
 from client_lib.keystore import SpaceKind
 from client_lib.pairing import JoinOffer, JoinRequest, create_invite, join
+from client_lib.pairing_events import devices_added
 from client_lib.pairing_qr import QrImageError, decode_qr_image
 from client_lib.paths import profile_paths
 from client_lib.relay_client import RelayCallError, RelayUnreachable
@@ -224,6 +225,9 @@ def cmd_join(args: Any, out: Output) -> int:
             found_private_space=False,
         ).close()
     with opened(args, out) as ctx:
+        if args.relay:
+            ctx.config["relay"] = args.relay.rstrip("/")
+            ctx.save_config()
         return asyncio.run(_join(ctx, text))
 
 
@@ -259,7 +263,8 @@ async def _join(ctx: Context, text: str) -> int:
             if info.kind is SpaceKind.PRIVATE:
                 set_relay_url(ctx.account.replica(info.space), result.relay)
     handle = ctx.account.space(result.space)
-    handle.agreements.set_my_name(ctx.account.display_name)
+    if ctx.account.member_id == _own_member(ctx):  # a new member, not another device of one
+        handle.agreements.set_my_name(ctx.account.display_name)
     await _sync_spaces(ctx, quiet=True)
     out.say("You joined the space. Your agreements will appear here as they sync.")
     out.data({"space": result.space.hex(), "relay": result.relay})
@@ -350,7 +355,11 @@ async def _sync_spaces(ctx: Context, *, quiet: bool = False) -> SyncReport:
                 replica, device_key=ctx.account.keystore.device_key, progress=advance
             )
             try:
-                total.add(await engine.sync())
+                report = await engine.sync()
+                total.add(report)
+                for added in devices_added(ctx.account, handle.space, report.events):
+                    if added.device != ctx.account.device:
+                        out.say(added.describe())
             except RelayUnreachable:
                 raise CliError(
                     f"The relay at {relay_url_of(replica)} cannot be reached right now.",

@@ -111,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("code", nargs="?", help="the typed code, or the accord://pair/... link")
     p.add_argument("--qr-image", metavar="FILE", help="a picture of the QR code")
+    p.add_argument(
+        "--relay",
+        default=None,
+        help="the relay's address, needed with a typed code (the QR code carries it)",
+    )
     p.add_argument("--name", help="the name the other device will see (needed if not set up yet)")
     p.add_argument(
         "--no-passphrase", action="store_true", help="store keys UNPROTECTED (tests only)"

@@ -57,8 +57,9 @@ const commands = {
     return { png: png.toString('base64'), code };
   },
 
-  async approve({ accept = true }) {
+  async approve({ accept = true, shot = null }) {
     await page.locator('[data-step="request"]').waitFor({ timeout: 60000 });
+    if (shot) await page.screenshot({ path: shot });
     const name = await page.locator('.joiner-name').textContent();
     const sas = await page.locator('.sas').getAttribute('data-sas');
     await page.getByRole('button', { name: accept ? 'Yes, let them in' : 'No, not this device' }).click();
@@ -68,7 +69,7 @@ const commands = {
     return { name, sas, title };
   },
 
-  async join({ png, code }) {
+  async join({ png, code, shot = null }) {
     await page.getByRole('button', { name: 'Join my partner’s space' }).click();
     if (png) {
       await page.locator('input[type=file]').setInputFiles({ name: 'invite.png', mimeType: 'image/png', buffer: Buffer.from(png, 'base64') });
@@ -78,6 +79,7 @@ const commands = {
     }
     await page.locator('[data-step="offered"], [data-step="ended"]').first().waitFor({ timeout: 60000 });
     const sas = await page.locator('.sas').getAttribute('data-sas').catch(() => null);
+    if (shot && sas !== null) await page.screenshot({ path: shot });
     await page.locator('[data-step="ended"]').waitFor({ timeout: 120000 });
     const title = await page.locator('[data-step="ended"] h2').textContent();
     const text = await page.locator('[data-step="ended"] p').first().textContent();
@@ -100,6 +102,13 @@ const commands = {
     await page.getByRole('button', { name: 'Agreements' }).click();
     await page.locator(`li.item[data-title="${title}"]`).click();
     await page.locator('[data-item]').waitFor();
+  },
+
+  async screenshot_item({ title, path }) {
+    await commands.open_item({ title });
+    await page.screenshot({ path, fullPage: false });
+    await page.getByRole('button', { name: 'Back' }).click();
+    return {};
   },
 
   async set_level({ title, level }) {
