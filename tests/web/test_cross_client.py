@@ -122,10 +122,18 @@ def item_of(account: Account, space: bytes, title: str) -> Any:
     return next(v for v in account.space(space).agreements.items() if v.title == title)
 
 
+def shot_path(name: str) -> str | None:
+    """Where to write a screenshot, when ACCORD_WEB_SCREENSHOTS asks for them."""
+    if not os.environ.get("ACCORD_WEB_SCREENSHOTS"):
+        return None
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return str(SCREENSHOTS / f"{name}.png")
+
+
 async def shot(browser: BrowserDevice, name: str) -> None:
-    if os.environ.get("ACCORD_WEB_SCREENSHOTS"):
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        await browser.call("screenshot", path=str(SCREENSHOTS / f"{name}.png"))
+    path = shot_path(name)
+    if path is not None:
+        await browser.call("screenshot", path=path)
 
 
 async def offline_edits_meet(
@@ -181,7 +189,8 @@ async def test_the_browser_shows_the_qr_and_the_python_side_joins(
     sam = Account.create("sam", display_name="Sam", no_passphrase=True, base=tmp_path)
     offers: list[JoinOffer] = []
     joined, approved = await asyncio.gather(
-        join(sam, uri, on_offer=offers.append), browser.call("approve")
+        join(sam, uri, on_offer=offers.append),
+        browser.call("approve", shot=shot_path("approve")),
     )
     assert joined.outcome is Outcome.JOINED
     assert approved["name"] == "Sam" and approved["title"] == "You are connected"
@@ -195,12 +204,16 @@ async def test_the_browser_shows_the_qr_and_the_python_side_joins(
     final = await offline_edits_meet(browser, sam, space, relay_url)
     assert {title for title, _, _ in final} == {"Massage", "Photos", "Slow mornings"}
     await shot(browser, "agreements")
+    path = shot_path("item")
+    if path is not None:
+        await browser.call("screenshot_item", title="Massage", path=path)
 
 
 async def python_invites_browser(
-    browser: BrowserDevice, relay_url: str, tmp_path: Path
+    browser: BrowserDevice, relay_url: str, tmp_path: Path, *, by: str = "picture"
 ) -> tuple[Account, Any]:
-    """Alex (Python) founds a space and shows a QR code; Sam's browser joins from its picture."""
+    """Alex (Python) founds a space and shows a QR code; Sam's browser joins from its
+    picture (``by="picture"``) or by typing the code shown under it (``by="code"``)."""
     alex = Account.create("alex", display_name="Alex", no_passphrase=True, base=tmp_path)
     handle = alex.create_space("us")
     handle.agreements.create_item(kind="limit", level="no", title="No surprises")
@@ -217,7 +230,11 @@ async def python_invites_browser(
 
     result, joined = await asyncio.gather(
         invitation.run(decide),
-        browser.call("join", png=base64.b64encode(invitation.qr_png).decode()),
+        browser.call("join", png=base64.b64encode(invitation.qr_png).decode())
+        if by == "picture"
+        else browser.call(
+            "join", code=invitation.code.upper().replace("-", " "), shot=shot_path("join")
+        ),
     )
     assert result.outcome is Outcome.JOINED
     assert joined["title"] == "You are connected"
@@ -281,3 +298,17 @@ async def test_the_crisis_plan_and_a_shared_check_in_cross_over(
     assert [(c.safety, c.feels_safe, c.would_help) for c in shared] == [
         (4, "Slow pace", "More check-ins")
     ]
+
+
+async def test_the_browser_joins_by_typing_the_code(
+    browser: BrowserDevice, relay_url: str, tmp_path: Path
+) -> None:
+    alex, handle = await python_invites_browser(browser, relay_url, tmp_path, by="code")
+    await browser.call("add_item", title="Holding hands", kind="permission", level="yes")
+    await browser.settle()
+    await sync(alex, handle.space, relay_url)
+    item = item_of(alex, handle.space, "Holding hands")
+    handle.agreements.affirm(item.heads[0].id)
+    await sync(alex, handle.space, relay_url)
+    assert ("Holding hands", "agreed", "yes") in await browser_items(browser)
+    assert await browser_items(browser) == python_items(alex, handle.space)
