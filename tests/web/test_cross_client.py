@@ -312,3 +312,25 @@ async def test_the_browser_joins_by_typing_the_code(
     await sync(alex, handle.space, relay_url)
     assert ("Holding hands", "agreed", "yes") in await browser_items(browser)
     assert await browser_items(browser) == python_items(alex, handle.space)
+
+
+async def test_new_entries_are_pushed_to_the_browser_over_the_websocket(
+    browser: BrowserDevice, relay_url: str, tmp_path: Path
+) -> None:
+    alex, handle = await python_invites_browser(browser, relay_url, tmp_path)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not all(space["live"] for space in (await browser.call("state"))["spaces"]):
+        assert loop.time() < deadline, "the WebSocket did not open"
+        await asyncio.sleep(0.3)
+
+    # The browser polls only every 20 s while its socket is open: a quick arrival is a push.
+    handle.agreements.create_item(kind="signal", level="yes", title="Red card means stop")
+    await sync(alex, handle.space, relay_url)
+    pushed_by = loop.time() + 8
+    while True:
+        titles = [item["title"] for item in (await browser.call("items"))["items"]]
+        if "Red card means stop" in titles:
+            break
+        assert loop.time() < pushed_by, "the entry was not pushed"
+        await asyncio.sleep(0.3)

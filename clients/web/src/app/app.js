@@ -10,6 +10,8 @@ import { Keystore } from './keystore.js';
 import { LocalStore } from './store.js';
 import { Replica, foundSpace } from './replica.js';
 import { SyncLoop, syncOnce } from './sync.js';
+import { LiveSocket, socketUrl } from './live.js';
+import { SpaceClient } from './relay-client.js';
 import { fetchJoined, runInvite, runJoin } from './pairing-flow.js';
 import { setProfileName, profileName } from './agreements.js';
 
@@ -73,7 +75,10 @@ export class App {
   }
 
   lock() {
-    for (const state of this.spaces.values()) state.loop.stop();
+    for (const state of this.spaces.values()) {
+      state.loop.stop();
+      state.live?.stop();
+    }
     this.spaces.clear();
     this.keystore?.lock();
     this.keystore = null;
@@ -82,7 +87,10 @@ export class App {
 
   /** Quick exit: delete everything this device holds. */
   async wipe() {
-    for (const state of this.spaces.values()) state.loop.stop();
+    for (const state of this.spaces.values()) {
+      state.loop.stop();
+      state.live?.stop();
+    }
     this.store.close();
     await LocalStore.wipe();
     this.spaces.clear();
@@ -129,7 +137,31 @@ export class App {
     });
     this.spaces.set(toHex(state.replica.space), state);
     state.loop.start();
+    this.startLive(state);
     return state;
+  }
+
+  /** Keep a WebSocket open for the space: entries are pushed as they land (9.7). */
+  startLive(state) {
+    state.client ??= new SpaceClient(state.relay, state.replica.space, this.device);
+    state.live = new LiveSocket({
+      url: socketUrl(state.relay, state.replica.space),
+      token: () => state.client.authenticate(),
+      forgetToken: () => {
+        state.client.token = null;
+      },
+      onEntries: async (entries) => {
+        const { added } = state.replica.receive(entries);
+        if (added.length === 0) return;
+        await this.persist(state);
+        this.changed();
+      },
+      onState: (live) => {
+        state.loop.pollMs = live === 'live' ? 20000 : 3000;
+        if (live === 'live') state.loop.poke();
+      },
+    });
+    state.live.start();
   }
 
   async persist(state) {
@@ -233,7 +265,12 @@ export class App {
   /** The connection came back (or went): sync every space soon. */
   setOnline(online) {
     this.online = online;
-    if (online) for (const state of this.spaces.values()) state.loop.poke();
+    if (online) {
+      for (const state of this.spaces.values()) {
+        state.loop.poke();
+        state.live?.kick();
+      }
+    }
     this.changed();
   }
 

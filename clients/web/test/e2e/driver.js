@@ -157,6 +157,7 @@ const commands = {
         entries: s.replica.held.size,
         members: s.replica.roster.currentMembers().size,
         status: s.status.state,
+        live: s.loop.pollMs > 3000,
       }));
       return { spaces };
     });
