@@ -334,3 +334,24 @@ async def test_new_entries_are_pushed_to_the_browser_over_the_websocket(
             break
         assert loop.time() < pushed_by, "the entry was not pushed"
         await asyncio.sleep(0.3)
+
+
+async def test_the_browser_opens_offline_keeps_its_edits_and_syncs_them_later(
+    browser: BrowserDevice, relay_url: str, tmp_path: Path
+) -> None:
+    alex, handle = await python_invites_browser(browser, relay_url, tmp_path)
+    await asyncio.sleep(1)  # the offline shell caches the page's files
+    await browser.call("offline", on=True)
+    await browser.call("reload", passphrase=PASSPHRASE)  # opened with no network at all
+    assert ("No surprises", "pending", "no") in {
+        (i["title"], i["status"], i["level"]) for i in (await browser.call("items"))["items"]
+    }
+    await browser.call("add_item", title="Quiet evenings", kind="preference", level="ask")
+    await browser.call("reload", passphrase=PASSPHRASE)  # still offline: the edit is kept
+    state = await browser.call("state")
+    assert sum(space["outbox"] for space in state["spaces"]) >= 1
+    await browser.call("offline", on=False)
+    await browser.settle()
+    await sync(alex, handle.space, relay_url)
+    assert "Quiet evenings" in [title for title, _, _ in python_items(alex, handle.space)]
+    assert await browser_items(browser) == python_items(alex, handle.space)

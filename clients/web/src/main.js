@@ -4,7 +4,6 @@
  */
 import { ready } from './protocol/crypto.js';
 import { App } from './app/app.js';
-import { LocalStore } from './app/store.js';
 import { h, mount } from './ui/dom.js';
 import { setupView, startView, unlockView } from './ui/views-setup.js';
 import { addView, checkinView, itemView, itemsView, pauseBar, planView } from './ui/views-space.js';
@@ -151,7 +150,21 @@ class Screens {
   }
 }
 
+/** Install the offline shell (public/sw.js) and hand it the files this page loaded. */
+async function installOfflineShell() {
+  if (!('serviceWorker' in navigator)) return;
+  try {
+    await navigator.serviceWorker.register('./sw.js');
+    const registration = await navigator.serviceWorker.ready;
+    const urls = [location.href.split('?')[0], ...performance.getEntriesByType('resource').map((entry) => entry.name)];
+    registration.active?.postMessage({ type: 'cache', urls });
+  } catch {
+    // Without a service worker the app still works; it only needs the network to open.
+  }
+}
+
 async function start() {
+  installOfflineShell();
   await ready();
   const app = await App.load();
   window.addEventListener('online', () => app.setOnline(true));
@@ -165,4 +178,3 @@ start().catch((error) => {
   document.getElementById('app').textContent = `Accord could not start: ${error.message}`;
 });
 
-export { LocalStore };
