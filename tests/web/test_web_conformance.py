@@ -12,7 +12,7 @@ import re
 import shutil
 from pathlib import Path
 
-from web_helpers import VECTORS, count_vector_cases, run_node
+from web_helpers import VECTORS, WEB, count_vector_cases, run_node
 
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$", re.MULTILINE)
 
@@ -77,3 +77,11 @@ def test_an_unknown_kind_is_a_failure_with_a_reason(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert 'kind "not-yet-known" is not implemented' in result.stdout
     assert summary(result.stdout)[1] == 2
+
+
+def test_the_web_client_unit_tests_pass() -> None:
+    tests = sorted(str(path.relative_to(WEB)) for path in (WEB / "test").glob("*.test.js"))
+    assert tests, "no unit tests found in clients/web/test"
+    result = run_node(["--test", *tests])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^# fail 0$", result.stdout, re.MULTILINE), result.stdout
