@@ -4,11 +4,10 @@
  * resume). Everything is read from the replica's verified records and the agreement rule
  * (SPEC.md 8); every act is a new record in this member's own voice, never an edit.
  */
-import { toHex, randomBytes } from '../protocol/crypto.js';
+import { fromHex, randomBytes, toHex } from '../protocol/crypto.js';
 import { evaluate, nextExpiry } from '../protocol/agreement.js';
 import { RecordType, makeVersion, uniqueSorted } from '../protocol/agreement-records.js';
 import { encodeVoiceRecord } from '../protocol/voice-records.js';
-import { fromHex } from '../protocol/crypto.js';
 
 /** What the rule says about every item, with the versions to show. */
 export function agreementView(replica, now = replica.clock()) {

@@ -5,7 +5,7 @@
  * Offline first: every act is written to the replica, the outbox and IndexedDB before
  * anything goes to the network; the sync loop drains the outbox when the relay answers.
  */
-import { fromHex, toHex } from '../protocol/crypto.js';
+import { toHex } from '../protocol/crypto.js';
 import { Keystore } from './keystore.js';
 import { LocalStore } from './store.js';
 import { Replica, foundSpace } from './replica.js';
@@ -279,4 +279,3 @@ export class App {
   }
 }
 
-export { fromHex };

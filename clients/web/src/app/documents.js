@@ -135,4 +135,3 @@ export function readPlanText(documents) {
   return documents.get(SHARED_DOC).getText('plan').toString();
 }
 
-export { Y };

@@ -5,7 +5,7 @@
  * key stay in memory while the app is unlocked.
  */
 import { decode, encode, newMap } from '../protocol/cbor.js';
-import { fromHex, lib, randomBytes, toHex } from '../protocol/crypto.js';
+import { lib, randomBytes, toHex } from '../protocol/crypto.js';
 import { deviceFromSeed } from '../protocol/identity.js';
 
 export const KEYSTORE_VERSION = 1;
@@ -106,4 +106,3 @@ export class Keystore {
   }
 }
 
-export { fromHex };

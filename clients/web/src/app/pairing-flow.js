@@ -7,7 +7,7 @@
  * joiner's name and fingerprint and approves or declines. Any failure burns the channel.
  */
 import { bytesEqual } from '../protocol/cbor.js';
-import { toHex } from '../protocol/crypto.js';
+import { fromHex, toHex } from '../protocol/crypto.js';
 import { memberIdOf } from '../protocol/identity.js';
 import { Inviter, Joiner, INVITE_LIFETIME } from '../protocol/pairing.js';
 import { readCode } from '../protocol/pairing-code.js';
@@ -42,7 +42,7 @@ export async function runInvite({ state, purpose, name, onInvite, decide, publis
     offer: {
       space: replica.space,
       inviter: replica.device.publicKey,
-      member: purpose === 'self' ? Uint8Array.from(replica.memberHex.match(/../g).map((h) => parseInt(h, 16))) : null,
+      member: purpose === 'self' ? fromHex(replica.memberHex) : null,
       name,
     },
   });

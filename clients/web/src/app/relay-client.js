@@ -7,7 +7,7 @@
  * engine answers with a retry after a backoff. Nothing is sent to any host but the relay.
  */
 import { encode, newMap } from '../protocol/cbor.js';
-import { Context, sign } from '../protocol/crypto.js';
+import { Context, fromHex, sign, toHex } from '../protocol/crypto.js';
 import { b64decode, b64encode } from '../protocol/pairing-uri.js';
 
 export const OFFLINE = 'offline';
@@ -124,7 +124,7 @@ export class SpaceClient {
   async fetchAll(have) {
     const haveB64 = {};
     for (const [deviceHex, seq] of have) {
-      if (seq > 0) haveB64[b64encode(Uint8Array.from(deviceHex.match(/../g).map((h) => parseInt(h, 16))))] = seq;
+      if (seq > 0) haveB64[b64encode(fromHex(deviceHex))] = seq;
     }
     const entries = [];
     let after = 0;
@@ -141,7 +141,7 @@ export class SpaceClient {
     const data = await this.authed('GET', `${this.spacePath}/heads`);
     const out = new Map();
     for (const [device, head] of Object.entries(data.heads)) {
-      out.set(Array.from(b64decode(device), (b) => b.toString(16).padStart(2, '0')).join(''), head.seq);
+      out.set(toHex(b64decode(device)), head.seq);
     }
     return out;
   }

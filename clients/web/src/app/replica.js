@@ -13,10 +13,9 @@
  * are cached by entry id. Local writes become entries of this device's own feed, added to
  * the set and to the outbox that the sync engine drains.
  */
-import { bytesEqual, compareBytes } from '../protocol/cbor.js';
+import { compareBytes, encode } from '../protocol/cbor.js';
 import { aeadDecrypt, randomBytes, toHex } from '../protocol/crypto.js';
 import { contentKey, EntryType, headerOf, sealData, sealRoster } from '../protocol/entry.js';
-import { encode } from '../protocol/cbor.js';
 import { AccordError, ErrorCode } from '../protocol/errors.js';
 import { authenticEntry, verifyFeed, withholding } from '../protocol/feeds.js';
 import { memberIdOf } from '../protocol/identity.js';
@@ -24,7 +23,7 @@ import { unpad } from '../protocol/padding.js';
 import { SHARED_DOC, decodePayload, encodePayload, voiceDoc, voiceOwner } from '../protocol/payload.js';
 import { foldRoster } from '../protocol/roster.js';
 import { encodeRosterRecord } from '../protocol/roster-records.js';
-import { unwrapKey, wrapKey, keyId } from '../protocol/envelopes.js';
+import { unwrapKey, wrapKey } from '../protocol/envelopes.js';
 import { Documents, checkUpdate, readVoices } from './documents.js';
 
 export class Replica {
@@ -323,4 +322,3 @@ export function foundSpace({ device, clock }) {
   return { replica, founding: founding.bytes };
 }
 
-export { keyId, bytesEqual };

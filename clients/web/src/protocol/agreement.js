@@ -10,7 +10,7 @@
  */
 import { compareBytes, encode } from './cbor.js';
 import { toHex } from './crypto.js';
-import { Level, levelRank, minLevel } from './agreement-records.js';
+import { Level, minLevel } from './agreement-records.js';
 
 export const Status = Object.freeze({ AGREED: 'agreed', PENDING: 'pending' });
 
@@ -166,11 +166,6 @@ function pausedMembers(members, pauses, resumes) {
     const key = toHex(member);
     return pauses.some((p) => toHex(p.member) === key && !lifted.has(`${key}:${toHex(p.id)}`));
   });
-}
-
-/** Is `a` strictly below `b` in the order no < ask < yes? */
-export function levelBelow(a, b) {
-  return levelRank(a) < levelRank(b);
 }
 
 /**

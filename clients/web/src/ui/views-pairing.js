@@ -6,6 +6,7 @@
  */
 import { h, formValues } from './dom.js';
 import { decodeQrFile, qrCanvas, scanWithCamera } from './qr.js';
+import { toHex } from '../protocol/crypto.js';
 
 export function inviteView(app, ui, state) {
   const pairing = ui.pairing;
@@ -173,7 +174,7 @@ function startJoin(app, ui, input) {
     .then((result) => {
       if (result.outcome === 'joined') {
         Object.assign(pairing, { step: 'ended', title: 'You are connected', text: 'Your device is now part of your shared space.' });
-        ui.openSpace(app.spaceByHex(Array.from(result.space, (b) => b.toString(16).padStart(2, '0')).join('')));
+        ui.openSpace(app.spaceByHex(toHex(result.space)));
       } else {
         Object.assign(pairing, { step: 'ended', title: 'Not joined', text: 'The other device did not add this one. Nothing was shared.' });
       }

@@ -8,7 +8,7 @@ import { compareBytes } from '../../src/protocol/cbor.js';
 import { toHex } from '../../src/protocol/crypto.js';
 import { evaluate } from '../../src/protocol/agreement.js';
 import { makeVersion, uniqueSorted } from '../../src/protocol/agreement-records.js';
-import { Mismatch, expectEqual, onlyFields } from './helpers.js';
+import { Mismatch, expectEqual, fromHex, onlyFields } from './helpers.js';
 
 const CASE_FIELDS = ['name', 'description', 'members', 'now', 'versions', 'affirmations', 'pauses', 'resumes', 'expect'];
 const VERSION_FIELDS = [
@@ -123,8 +123,8 @@ function describe(answer, labels) {
       waiting[labels.get(headHex)] = members.map(nameOf);
     }
     const stances = {};
-    for (const [memberHex, level] of item.stances) stances[nameOf(fromHexId(memberHex))] = level;
-    items[nameOf(fromHexId(itemHex))] = {
+    for (const [memberHex, level] of item.stances) stances[nameOf(fromHex(memberHex))] = level;
+    items[nameOf(fromHex(itemHex))] = {
       status: item.status,
       level: item.level,
       heads: item.heads.map((id) => labels.get(toHex(id))).sort(),
@@ -134,10 +134,6 @@ function describe(answer, labels) {
     };
   }
   return { paused: answer.paused.map(nameOf), items };
-}
-
-function fromHexId(hex) {
-  return Uint8Array.from(hex.match(/../g).map((byte) => parseInt(byte, 16)));
 }
 
 function expected(c) {
