@@ -29,6 +29,7 @@ from client_lib.account import Account
 from client_lib.pairing import JoinOffer, JoinRequest, Outcome, create_invite, join
 from client_lib.pairing_qr import decode_qr_image
 from client_lib.sync import SyncEngine
+from protocol.crypto import safety_number
 from protocol.pairing_codes import Purpose
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -200,6 +201,9 @@ async def test_the_browser_shows_the_qr_and_the_python_side_joins(
     await sync(sam, space, relay_url)
     roster = sam.replica(space).roster
     assert len(roster.members) == 2
+    alex_device = next(device for device in roster.active_devices if device != sam.device)
+    expected = safety_number([alex_device], [sam.device])
+    assert (await browser.call("safety_number"))["safety"] == expected
 
     final = await offline_edits_meet(browser, sam, space, relay_url)
     assert {title for title, _, _ in final} == {"Massage", "Photos", "Slow mornings"}

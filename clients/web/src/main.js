@@ -2,7 +2,8 @@
  * The web client's screens: one controller, plain DOM, re-rendered on every change.
  * Routes: setup, unlock, home, items, item, add, checkin, plan, invite, join, more.
  */
-import { ready } from './protocol/crypto.js';
+import { fromHex, ready } from './protocol/crypto.js';
+import { safetyNumber } from './protocol/identity.js';
 import { App } from './app/app.js';
 import { h, mount } from './ui/dom.js';
 import { setupView, startView, unlockView } from './ui/views-setup.js';
@@ -136,13 +137,26 @@ class Screens {
   }
 
   moreView(state) {
-    const members = [...state.replica.roster.currentMembers().keys()];
+    const current = state.replica.roster.currentMembers();
+    const members = [...current.keys()];
+    const me = state.replica.memberHex;
+    const partner = members.find((member) => member !== me);
+    const safety =
+      partner && current.has(me) ? safetyNumber(current.get(me).map(fromHex), current.get(partner).map(fromHex)) : null;
     return h(
       'section',
       { class: 'card' },
       h('h2', {}, 'More'),
       h('p', {}, `People in this space: ${members.length}.`),
       members.length < 2 ? h('button', { onclick: () => this.go('invite') }, 'Invite your partner') : null,
+      safety
+        ? h(
+            'div',
+            { class: 'safety-number' },
+            h('p', {}, 'Safety number. When you are together, you can check that both phones show the same digits:'),
+            h('p', { class: 'code', 'data-safety': safety }, safety),
+          )
+        : null,
       h('button', { onclick: () => this.app.lock() }, 'Lock'),
       h('button', { class: 'quiet', onclick: () => this.quickExit() }, 'Quick exit and erase this device'),
       h('p', { class: 'note' }, 'Erasing removes everything from this device. It cannot pull back what another device already holds.'),

@@ -150,7 +150,9 @@ export function itemView(app, ui, state, itemHex) {
 }
 
 export function checkinView(app, ui, state) {
-  const privateSpace = app.privateSpace();
+  // Answers live in my private space, which must be spoken for by the same member.
+  const own = app.privateSpace();
+  const privateSpace = own && own.replica.memberHex === state.replica.memberHex ? own : null;
   const form = h(
     'form',
     {

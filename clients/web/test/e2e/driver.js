@@ -216,6 +216,13 @@ const commands = {
     return { text: await page.getByLabel('Our plan, in our words').inputValue() };
   },
 
+  async safety_number() {
+    await commands.goto({ route: 'more' });
+    const safety = await page.locator('[data-safety]').getAttribute('data-safety');
+    await commands.goto({ route: 'items' });
+    return { safety };
+  },
+
   async screenshot({ path }) {
     await page.screenshot({ path, fullPage: false });
     return {};
