@@ -184,6 +184,14 @@ async function start() {
   window.addEventListener('online', () => app.setOnline(true));
   window.addEventListener('offline', () => app.setOnline(false));
   const screens = new Screens(document.getElementById('app'), app);
+  window.addEventListener('unhandledrejection', (event) => {
+    const code = event.reason?.code;
+    screens.say(
+      code === 'wrong_epoch'
+        ? 'This device is waiting for the newest key before it can save changes. It will arrive with the next sync.'
+        : `That did not go through${code ? ` (${code})` : ''}. Nothing else was changed.`,
+    );
+  });
   window.accordScreens = screens;
   screens.render();
 }

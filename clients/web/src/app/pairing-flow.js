@@ -62,13 +62,14 @@ export async function runInvite({ state, purpose, name, onInvite, decide, publis
         ? { op: 'add_member', member: request.member, device: request.device, proof: request.proof }
         : { op: 'add_device', member: request.member, device: request.device, proof: request.proof };
     const added = replica.writeRoster(record);
-    state.outgoingEnvelopes.push(...replica.envelopesFor(request.device));
+    const envelopes = replica.envelopesFor(request.device);
+    state.outgoingEnvelopes.push(...envelopes);
     await publish();
     const heads = [...replica.feeds.values()]
       .filter((feed) => feed.head > 0)
       .map((feed) => [feed.chain[feed.head - 1].entry.device, feed.head, feed.headId]);
     if (!heads.some(([, , id]) => bytesEqual(id, added.id))) throw new Error('the added entry is not in my feed');
-    await rendezvous.post(inviter.sendWelcome({ heads, envelopes: replica.envelopesFor(request.device), added: added.bytes }));
+    await rendezvous.post(inviter.sendWelcome({ heads, envelopes, added: added.bytes }));
     inviter.receiveDone(await rendezvous.next({ deadline: (expires + 180) * 1000 }), nowSeconds());
     await rendezvous.burn();
     return 'joined';
