@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import http.server
+import io
 import json
 import shutil
 import subprocess
@@ -35,7 +36,7 @@ class BrowserDevice:
         self.next_id = 0
 
     @classmethod
-    async def start(cls, url: str) -> BrowserDevice:
+    async def start(cls, url: str, *, camera: Path | None = None) -> BrowserDevice:
         node = require_node()
         chromium = require_chromium()
         process = await asyncio.create_subprocess_exec(
@@ -47,7 +48,8 @@ class BrowserDevice:
             limit=16 * 1024 * 1024,
         )
         device = cls(process)
-        await device.call("launch", url=url, executable=str(chromium))
+        camera_file = None if camera is None else str(camera)
+        await device.call("launch", url=url, executable=str(chromium), camera=camera_file)
         return device
 
     async def call(self, cmd: str, timeout: float = 180, **args: Any) -> dict[str, Any]:
@@ -90,6 +92,25 @@ class BrowserDevice:
             except TimeoutError:
                 self.process.kill()
                 await self.process.wait()
+
+
+def qr_video(png: bytes, path: Path, size: int = 480, frames: int = 10) -> Path:
+    """A Y4M video of the picture `png` (a QR code) in the middle of a grey frame: what a
+    phone's camera sees when it is held over the code. Chromium plays it as its camera."""
+    from PIL import Image
+
+    picture = Image.open(io.BytesIO(png)).convert("L")
+    side = size * 3 // 4
+    picture = picture.resize((side, side), Image.Resampling.NEAREST)
+    frame = Image.new("L", (size, size), color=200)
+    frame.paste(picture, ((size - side) // 2, (size - side) // 2))
+    luma = frame.tobytes()
+    chroma = bytes([128]) * (size * size // 4)
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{size} H{size} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            out.write(b"FRAME\n" + luma + chroma + chroma)
+    return path
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

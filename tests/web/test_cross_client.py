@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_driver import BrowserDevice, serve_build
+from browser_driver import BrowserDevice, qr_video, serve_build
 from web_helpers import REPO, require_chromium, require_node
 
 from client_lib.account import Account
@@ -359,3 +359,32 @@ async def test_the_browser_opens_offline_keeps_its_edits_and_syncs_them_later(
     await sync(alex, handle.space, relay_url)
     assert "Quiet evenings" in [title for title, _, _ in python_items(alex, handle.space)]
     assert await browser_items(browser) == python_items(alex, handle.space)
+
+
+async def test_the_browser_scans_the_qr_code_with_its_camera(
+    web_url: str, relay_url: str, tmp_path: Path
+) -> None:
+    alex = Account.create("alex", display_name="Alex", no_passphrase=True, base=tmp_path)
+    handle = alex.create_space("us")
+    handle.agreements.create_item(kind="limit", level="no", title="No surprises")
+    await sync(alex, handle.space, relay_url)
+    invitation = await create_invite(
+        alex, handle.space, relay_url=relay_url, purpose=Purpose.PARTNER
+    )
+    camera = qr_video(invitation.qr_png, tmp_path / "camera.y4m")
+    phone = await BrowserDevice.start(web_url, camera=camera)
+    try:
+        await phone.call("setup", name="Sam", passphrase=PASSPHRASE, relay=relay_url)
+
+        async def decide(request: JoinRequest) -> bool:
+            return request.name == "Sam"
+
+        result, joined = await asyncio.gather(
+            invitation.run(decide), phone.call("join", camera=True)
+        )
+        assert result.outcome is Outcome.JOINED
+        assert joined["title"] == "You are connected"
+        await phone.settle()
+        assert await browser_items(phone) == python_items(alex, handle.space)
+    finally:
+        await phone.close()

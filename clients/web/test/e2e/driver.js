@@ -28,9 +28,14 @@ let page = null;
 const consoleLines = [];
 
 const commands = {
-  async launch({ url, executable = '/usr/bin/chromium' }) {
-    browser = await chromium.launch({ executablePath: executable, args: FLAGS, headless: true });
+  async launch({ url, executable = '/usr/bin/chromium', camera = null }) {
+    // With `camera`, Chromium's fake capture device plays that Y4M file as the camera.
+    const cameraFlags = camera
+      ? ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${camera}`]
+      : [];
+    browser = await chromium.launch({ executablePath: executable, args: [...FLAGS, ...cameraFlags], headless: true });
     context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    if (camera) await context.grantPermissions(['camera'], { origin: new URL(url).origin });
     page = await context.newPage();
     page.on('console', (message) => consoleLines.push(`${message.type()}: ${message.text()}`));
     page.on('pageerror', (error) => consoleLines.push(`pageerror: ${error.message}`));
@@ -69,9 +74,11 @@ const commands = {
     return { name, sas, title };
   },
 
-  async join({ png, code, shot = null }) {
+  async join({ png, code, camera = false, shot = null }) {
     await page.getByRole('button', { name: 'Join my partner’s space' }).click();
-    if (png) {
+    if (camera) {
+      await page.getByRole('button', { name: 'Scan with the camera' }).click();
+    } else if (png) {
       await page.locator('input[type=file]').setInputFiles({ name: 'invite.png', mimeType: 'image/png', buffer: Buffer.from(png, 'base64') });
     } else {
       await page.getByLabel('Type the code').fill(code);
