@@ -9,6 +9,7 @@ import { h, mount } from './ui/dom.js';
 import { setupView, startView, unlockView } from './ui/views-setup.js';
 import { addView, checkinView, itemView, itemsView, pauseBar, planView } from './ui/views-space.js';
 import { inviteView, joinView } from './ui/views-pairing.js';
+import { problemSentences } from './ui/problems.js';
 
 const SYNC_WORDS = {
   synced: 'Saved here and synced.',
@@ -157,6 +158,12 @@ class Screens {
             h('p', { class: 'code', 'data-safety': safety }, safety),
           )
         : null,
+      (() => {
+        const problems = problemSentences(state.replica);
+        return problems.length === 0
+          ? h('p', { class: 'note' }, 'Every entry checks out.')
+          : h('div', { class: 'problems' }, h('h3', {}, 'What this device noticed'), h('ul', {}, problems.map((p) => h('li', {}, p))));
+      })(),
       h('button', { onclick: () => this.app.lock() }, 'Lock'),
       h('button', { class: 'quiet', onclick: () => this.quickExit() }, 'Quick exit and erase this device'),
       h('p', { class: 'note' }, 'Erasing removes everything from this device. It cannot pull back what another device already holds.'),

@@ -95,3 +95,30 @@ test('delivery order does not matter', () => {
   exchange(a, b);
   assert.deepEqual(levels(c), levels(a));
 });
+
+test('a forked feed is reported in plain words and not applied past the fork', async () => {
+  const { problemSentences } = await import('../src/ui/problems.js');
+  const { sealData } = await import('../src/protocol/entry.js');
+  const { encodePayload } = await import('../src/protocol/payload.js');
+  const { a, b } = pair();
+  exchange(a, b);
+  assert.deepEqual(problemSentences(b), []);
+  // Alex's key, copied: a second entry at the same seq as Alex's next one.
+  const head = a.ownHead();
+  proposeItem(a, { kind: 'limit', level: 'no', title: 'Original' });
+  const twin = sealData({
+    secretKey: a.device.secretKey,
+    device: a.device.publicKey,
+    space: a.space,
+    seq: head.seq + 1,
+    prev: head.id,
+    epoch: 0,
+    epochKey: a.epochKeys.get(0),
+    seen: a.seenHeads(),
+    plaintext: encodePayload(1, [{ doc: 'shared', update: new Uint8Array([0, 0]) }]),
+  });
+  b.receive([...a.entryBytes(), twin.bytes]);
+  const words = problemSentences(b).join(' ');
+  assert.match(words, /signed two different entries as number \d+/);
+  assert.deepEqual(levels(b), []);
+});
