@@ -211,9 +211,8 @@ export function foldRoster(items, space) {
   const bans = new Map();
   for (;;) {
     const pass = foldPass(order, space, forkedFrom, bans);
-    if (pass.newBan === null) return pass;
-    const [device, cut] = pass.newBan;
-    bans.set(device, Math.min(bans.get(device) ?? cut, cut));
+    if (pass.newBans.length === 0) return pass;
+    for (const [device, cut] of pass.newBans) bans.set(device, Math.min(bans.get(device) ?? cut, cut));
   }
 }
 
@@ -242,24 +241,26 @@ function foldPass(order, space, forkedFrom, bans) {
   const floors = new Map();
   const epochs = new Map();
   const appliedRoster = new Map();
-  let newBan = null;
+  let newBans = [];
   order.forEach(({ entry, id }, index) => {
     const idHex = toHex(id);
     const device = toHex(entry.device);
     const seq = Number(entry.seq);
     const past = new Map();
-    let floor = 0;
+    // 6.1: the highest accepted rotation in the causal past; it alone propagates (`reach`).
+    let rotated = 0;
     for (const [refDevice, refSeq, refId] of refsOf(entry)) {
       for (const [d, s] of pasts.get(refId)) past.set(d, Math.max(past.get(d) ?? 0, s));
       past.set(refDevice, Math.max(past.get(refDevice) ?? 0, refSeq));
-      floor = Math.max(floor, reaches.get(refId));
+      rotated = Math.max(rotated, reaches.get(refId));
     }
-    if (entry.prev !== null) floor = Math.max(floor, epochs.get(toHex(entry.prev)) ?? 0);
+    // 5.4 step 3: the floor also holds the epoch of the entry before it in its own feed.
+    const floor = Math.max(rotated, entry.prev === null ? 0 : (epochs.get(toHex(entry.prev)) ?? 0));
     pasts.set(idHex, past);
     floors.set(idHex, floor);
     epochs.set(idHex, Number(entry.epoch));
-    let reach = floor;
-    if (entry.type === EntryType.ROSTER && newBan === null) {
+    let reach = rotated;
+    if (entry.type === EntryType.ROSTER && newBans.length === 0) {
       try {
         if (forkedFrom.has(device) && seq >= forkedFrom.get(device)) {
           throw new AccordError(ErrorCode.FORK, 'the feed forks at or before this entry');
@@ -274,7 +275,7 @@ function foldPass(order, space, forkedFrom, bans) {
         }
         if (!appliedRoster.has(device)) appliedRoster.set(device, []);
         appliedRoster.get(device).push(seq);
-        newBan = banFor(roster, appliedRoster, bans);
+        newBans = bansFor(roster, appliedRoster, bans);
       } catch (error) {
         if (!(error instanceof AccordError)) throw error;
         refused.push({ id, code: error.code });
@@ -283,14 +284,18 @@ function foldPass(order, space, forkedFrom, bans) {
     reaches.set(idHex, reach);
   });
   refused.sort((a, b) => (toHex(a.id) < toHex(b.id) ? -1 : 1));
-  return { roster, refused, order, floors, pasts, newBan };
+  return { roster, refused, order, floors, pasts, newBans };
 }
 
-/** A removal that cut a device below one of its roster entries applied in this pass. */
-function banFor(roster, appliedRoster, bans) {
+/**
+ * Every device that a removal just cut below one of its roster entries applied earlier in
+ * this pass (a removal of a member cuts all its devices at once): `[device, cut]` pairs.
+ */
+function bansFor(roster, appliedRoster, bans) {
+  const found = [];
   for (const [device, cut] of roster.cuts()) {
     const applied = appliedRoster.get(device) ?? [];
-    if (applied.some((seq) => seq > cut) && !(bans.has(device) && bans.get(device) <= cut)) return [device, cut];
+    if (applied.some((seq) => seq > cut) && !(bans.has(device) && bans.get(device) <= cut)) found.push([device, cut]);
   }
-  return null;
+  return found;
 }
