@@ -388,3 +388,35 @@ async def test_the_browser_scans_the_qr_code_with_its_camera(
         assert await browser_items(phone) == python_items(alex, handle.space)
     finally:
         await phone.close()
+
+
+async def test_the_browser_links_another_device_of_its_person_by_typed_code(
+    browser: BrowserDevice, relay_url: str, tmp_path: Path
+) -> None:
+    alex, handle = await python_invites_browser(browser, relay_url, tmp_path)
+    invite = await browser.call("invite_my_device")
+    laptop = Account.create(
+        "sam-laptop",
+        display_name="Sam’s laptop",
+        no_passphrase=True,
+        base=tmp_path,
+        found_private_space=False,
+    )
+    typed = invite["code"].replace("-", " ")
+    joined, approved = await asyncio.gather(
+        join(laptop, typed, relay_url=relay_url), browser.call("approve")
+    )
+    assert joined.outcome is Outcome.JOINED and approved["name"] == "Sam’s laptop"
+    await browser.settle()
+    await sync(laptop, handle.space, relay_url)
+    roster = laptop.replica(handle.space).roster
+    sam_member = roster.member_of(laptop.device)
+    assert sam_member != alex.member_id and len(roster.members) == 2
+    assert len(roster.devices_of(sam_member)) == 2, "the laptop is Sam's second device"
+    # What the laptop affirms is Sam's word everywhere.
+    view = item_of(laptop, handle.space, "No surprises")
+    laptop.space(handle.space).agreements.affirm(view.heads[0].id)
+    await sync(laptop, handle.space, relay_url)
+    await sync(alex, handle.space, relay_url)
+    assert ("No surprises", "agreed", "no") in python_items(alex, handle.space)
+    assert await browser_items(browser) == python_items(alex, handle.space)

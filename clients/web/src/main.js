@@ -150,6 +150,7 @@ class Screens {
       h('h2', {}, 'More'),
       h('p', {}, `People in this space: ${members.length}.`),
       members.length < 2 ? h('button', { onclick: () => this.go('invite') }, 'Invite your partner') : null,
+      h('button', { onclick: () => this.go('invite', 'self') }, 'Link another device of mine'),
       safety
         ? h(
             'div',

@@ -17,8 +17,15 @@ export function inviteView(app, ui, state) {
   const box = h('div', { class: 'card pairing', 'data-step': pairing.step });
   if (pairing.step === 'showing') {
     box.append(
-      h('h2', {}, 'Invite your partner'),
-      h('p', {}, 'On their phone, they open Accord, choose “Join my partner’s space” and scan this code.'),
+      pairing.purpose === 'self'
+        ? [
+            h('h2', {}, 'Link another device of yours'),
+            h('p', {}, 'On your other device, open Accord, choose to join and scan this code.'),
+          ]
+        : [
+            h('h2', {}, 'Invite your partner'),
+            h('p', {}, 'On their phone, they open Accord, choose “Join my partner’s space” and scan this code.'),
+          ],
       (pairing.canvas ??= qrCanvas(pairing.uri)),
       h('p', {}, 'Or they can type this code:'),
       h('p', { class: 'code', 'data-code': pairing.code }, pairing.code),
@@ -43,11 +50,12 @@ export function inviteView(app, ui, state) {
 }
 
 function startInvite(app, ui, state) {
-  const pairing = { role: 'inviter', step: 'starting' };
+  const purpose = ui.param === 'self' ? 'self' : 'partner';
+  const pairing = { role: 'inviter', step: 'starting', purpose };
   ui.pairing = pairing;
   app
     .invite(state, {
-      purpose: 'partner',
+      purpose,
       onInvite: ({ uri, code }) => {
         Object.assign(pairing, { step: 'showing', uri, code });
         ui.render();
@@ -68,7 +76,10 @@ function startInvite(app, ui, state) {
         }),
     })
     .then((outcome) => {
-      if (outcome === 'joined') Object.assign(pairing, { step: 'ended', title: 'You are connected', text: 'Your partner’s device is now part of your space.' });
+      if (outcome === 'joined') {
+        const text = purpose === 'self' ? 'Your other device is now part of your space, as you.' : 'Your partner’s device is now part of your space.';
+        Object.assign(pairing, { step: 'ended', title: 'You are connected', text });
+      }
       ui.render();
     })
     .catch((error) => {

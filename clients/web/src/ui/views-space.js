@@ -171,8 +171,13 @@ export function checkinView(app, ui, state) {
           triggering: v.triggering,
           would_help: v.would_help,
         });
+        if (!privateSpace && !v.share) {
+          // Never put answers meant to stay private where a partner can read them.
+          ui.say('This device has no private space for answers kept just for you. You can share them, or answer on your first device.');
+          return;
+        }
         if (privateSpace) await app.act(privateSpace, (r) => r.writeVoice([record]));
-        if (v.share || !privateSpace) await app.act(state, (r) => r.writeVoice([record]));
+        if (v.share) await app.act(state, (r) => r.writeVoice([record]));
         ui.say(v.share ? 'Saved, and shared with your partner.' : 'Saved, just for you.');
         ui.go('items');
       },

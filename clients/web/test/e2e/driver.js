@@ -62,6 +62,15 @@ const commands = {
     return { png: png.toString('base64'), code };
   },
 
+  async invite_my_device() {
+    await commands.goto({ route: 'more' });
+    await page.getByRole('button', { name: 'Link another device of mine' }).click();
+    const qr = page.locator('canvas.qr');
+    await qr.waitFor({ timeout: 30000 });
+    const code = await page.locator('.code').getAttribute('data-code');
+    return { png: (await qr.screenshot()).toString('base64'), code };
+  },
+
   async approve({ accept = true, shot = null }) {
     await page.locator('[data-step="request"]').waitFor({ timeout: 60000 });
     if (shot) await page.screenshot({ path: shot });
