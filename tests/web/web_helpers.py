@@ -30,7 +30,7 @@ def require_node() -> str:
         npm = shutil.which("npm")
         if npm is None:
             pytest.fail("clients/web/node_modules is missing and npm is not installed")
-        done = subprocess.run(  # noqa: S603
+        done = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
             cwd=WEB,
             capture_output=True,
