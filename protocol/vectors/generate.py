@@ -391,7 +391,11 @@ def entries_vectors() -> dict[str, Any]:
         ("malformed: a trailing byte", a2_raw + b"\x00", {}),
         ("unsupported version: v = 2", encoding.encode(v2), {}),
         ("broken chain: prev is not the feed's previous entry", a2_raw, {"prev_id": b1.id}),
-        ("wrong epoch: no key for the entry's epoch", a3.to_bytes(), {"keys": {0: K0}}),
+        (
+            "wrong epoch: no key for the entry's epoch",
+            a3.to_bytes(),
+            {"keys": {0: K0}, "prev_id": Entry.from_bytes(a2_raw).id},
+        ),
         ("wrong epoch: older than the feed's last", a2_raw, {"min_epoch": 1}),
     ]
     for name, raw, overrides in negative:
@@ -417,6 +421,9 @@ def entries_vectors() -> dict[str, Any]:
             )
 
         code = error_code(attempt)
+        intended = name.split(":")[0].replace(" ", "_")
+        if code != intended:  # the case must fail for the reason its name gives
+            raise SystemExit(f"vector {name!r} fails with {code}, not {intended}")
         cases.append(_open_case(name, raw, **args, expect={"error": code}))
     return document("entry", "Sealing and opening entries (SPEC 4.1 to 4.4)", cases)
 
