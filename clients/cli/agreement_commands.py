@@ -482,9 +482,11 @@ def cmd_journal(args: Any, out: Output) -> int:
     with opened(args, out) as ctx:
         try:
             journal = ctx.account.journal()
-        except ClientError as error:
+        except ClientError:
             raise CliError(
-                error.message, "Your private space arrives when this device syncs."
+                "Your journal lives in your private space, which this device is not part of.",
+                "A device linked with `accord pair --self` cannot open the journal yet; "
+                "write it on the device you first set up.",
             ) from None
         if args.text:
             journal.write(args.text)
