@@ -44,6 +44,17 @@ PUSH_BATCH = 64
 #: Backoff between reconnects, in seconds.
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
+#: Refusals that mean this device may not use the space at all.
+ACCESS_CODES = frozenset(
+    {
+        "unauthorized",
+        "forbidden",
+        "auth_failed",
+        "device_removed",
+        "unknown_device",
+        "unknown_space",
+    }
+)
 #: Key of the relay URL in the store's per-space sync state.
 RELAY_URL_KEY = "relay_url"
 
@@ -60,6 +71,9 @@ class SyncReport:
     envelopes_sent: int = 0
     envelopes_received: int = 0
     events: list[ReplicaEvent] = field(default_factory=list)
+    #: The relay's refusal of some of this device's entries (its code), if any; they stay
+    #: in the outbox, and the pull still ran.
+    push_refused: RelayCallError | None = None
 
     @property
     def problems(self) -> list[Problem]:
@@ -71,6 +85,7 @@ class SyncReport:
         self.envelopes_sent += other.envelopes_sent
         self.envelopes_received += other.envelopes_received
         self.events.extend(other.events)
+        self.push_refused = self.push_refused or other.push_refused
 
 
 def backoff_delays(
@@ -147,8 +162,17 @@ class SyncEngine:
             RelayCallError: the relay refused this device (e.g. it was removed).
         """
         report = SyncReport()
-        report.add(await self.push())
+        try:
+            report.add(await self.push())
+        except RelayCallError as error:
+            if error.code in ACCESS_CODES or error.status in (0, 500, 503):
+                raise
+            # One refused entry must not stop this device from receiving: keep it in the
+            # outbox, say so, and pull all the same.
+            report.push_refused = error
         report.add(await self.pull())
+        if report.push_refused is not None and report.push_refused.code == "fork":
+            report.add(await self._fetch_own_fork())
         report.add(await self.check())
         return report
 
@@ -206,6 +230,25 @@ class SyncEngine:
         if received:
             self._emit(self.replica.ingest_many(received, progress=self.progress), report)
         report.received = len(received)
+        return report
+
+    async def _fetch_own_fork(self) -> SyncReport:
+        """The relay holds another entry at one of our unsent seqs (this device was
+        restored from an old copy, or its key copied): fetch the relay's version so the
+        replica can report the fork with its proof."""
+        report = SyncReport()
+        pending = self.replica.pending_outbox()
+        if not pending:
+            return report
+        have = self.replica.have_vector()
+        have[self.replica.device] = min(item.seq for item in pending) - 1
+        theirs: list[bytes] = []
+        async for page in self.client.fetch_all(have):
+            theirs.extend(
+                raw for raw in page.entries if Entry.from_bytes(raw).device == self.replica.device
+            )
+        if theirs:
+            self._emit(self.replica.ingest_many(theirs), report)
         return report
 
     async def check(self) -> SyncReport:

@@ -357,6 +357,12 @@ async def _sync_spaces(ctx: Context, *, quiet: bool = False) -> SyncReport:
             try:
                 report = await engine.sync()
                 total.add(report)
+                if report.push_refused is not None:
+                    out.warn(
+                        "The relay refused some of this device's changes "
+                        f"({report.push_refused.code}): they stay on this device, unsent. "
+                        "Everything else was received. `accord status` shows more."
+                    )
                 for added in devices_added(ctx.account, handle.space, report.events):
                     if added.device != ctx.account.device:
                         out.say(added.describe())

@@ -142,3 +142,35 @@ async def test_outbox_survives_an_unreachable_relay(tmp_path: Path, shared_relay
     await _sync(sam, space)
     titles = [view.title for view in sam.space(space).agreements.items()]
     assert "Choking" in titles
+
+
+async def test_a_refused_push_still_pulls(tmp_path: Path, shared_relay) -> None:
+    """A device restored from an old copy writes again at a seq the relay already holds:
+    the relay refuses that entry (fork), but the device still receives everything else,
+    and the fork is reported instead of merged."""
+    import shutil
+
+    alex, sam, space = await _pair(tmp_path, shared_relay.url)
+    alex.close()
+    saved = tmp_path / "alex-saved"
+    shutil.copytree(tmp_path / "profiles" / "alex", saved)
+    alex = Account.open("alex", base=tmp_path)
+    alex.space(space).agreements.create_item(kind="limit", level="no", title="First")
+    await _sync(alex, space)
+    alex.close()
+    shutil.rmtree(tmp_path / "profiles" / "alex")
+    shutil.copytree(saved, tmp_path / "profiles" / "alex")
+    restored = Account.open("alex", base=tmp_path)
+    restored.space(space).agreements.create_item(kind="limit", level="no", title="Second")
+    sam.space(space).agreements.create_item(kind="permission", level="ask", title="From Sam")
+    await _sync(sam, space)
+    replica = restored.replica(space)
+    async with SyncEngine(replica, device_key=restored.keystore.device_key) as engine:
+        report = await engine.sync()
+    assert report.push_refused is not None and report.push_refused.code == "fork"
+    assert report.received >= 1
+    titles = {view.title for view in restored.space(space).agreements.items()}
+    assert "From Sam" in titles
+    assert any(problem.code.value == "fork" for problem in report.problems)
+    assert len(replica.pending_outbox()) == 1  # kept, never dropped
+    restored.close()
