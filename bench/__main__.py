@@ -24,13 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import fanout, ingest, initial_sync, replay, scaleout, sizes
+from bench import fanout, ingest, initial_sync, relay_profile, replay, scaleout, sizes
 from bench.history import History, build_history
 from bench.machine import machine_info
 from bench.relays import REPO_ROOT, postgres_problem
 from bench.report import write_report
 
-NAMES = ("replay", "ingest", "fanout", "bytes", "initial-sync", "scale-out")
+NAMES = ("replay", "ingest", "fanout", "bytes", "initial-sync", "scale-out", "relay-profile")
 COMMAND = ".venv/bin/python -m bench"
 
 
@@ -44,6 +44,7 @@ class Plan:
     sizes: sizes.SizeSettings
     initial_sync: initial_sync.InitialSyncSettings
     scaleout: scaleout.ScaleOutSettings
+    relay_profile: relay_profile.RelayProfileSettings
     #: Data entries of the generated histories (both partners writing; one writing).
     two_writer_entries: int
     one_writer_entries: int
@@ -56,6 +57,7 @@ FULL = Plan(
     sizes=sizes.SizeSettings(),
     initial_sync=initial_sync.InitialSyncSettings(),
     scaleout=scaleout.ScaleOutSettings(),
+    relay_profile=relay_profile.RelayProfileSettings(),
     two_writer_entries=100_000,
     one_writer_entries=initial_sync.YEAR_OF_ENTRIES,
 )
@@ -73,12 +75,16 @@ QUICK = Plan(
         min_seconds=1.5,
         max_seconds=3.0,
         drain_seconds=3.0,
+        bisect_steps=0,
     ),
     sizes=sizes.SizeSettings(plaintexts=(100, 1_000), entries=40),
     initial_sync=initial_sync.InitialSyncSettings(
         sizes=(50, 100), budget_s=10, one_writer_size=100
     ),
     scaleout=scaleout.ScaleOutSettings(writers=4, batch=10, entries=30),
+    relay_profile=relay_profile.RelayProfileSettings(
+        batch_100_entries=200, batch_1_entries=20, fanout_clients=6, fanout_seconds=1.5
+    ),
     two_writer_entries=400,
     one_writer_entries=100,
 )
@@ -99,6 +105,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, help="where the JSON results and the plot go")
     parser.add_argument("--doc", type=Path, help="the report to write (default <out>/..)")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL halves")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing; rebuild the report from the JSON results already in <out>",
+    )
     return parser
 
 
@@ -181,6 +192,8 @@ def _run_one(
         if "postgres" not in backends:
             return {"skipped": "scale-out needs PostgreSQL"}
         return asyncio.run(scaleout.run(settings=plan.scaleout, directory=work, log=log))
+    if name == "relay-profile":
+        return asyncio.run(relay_profile.run(settings=plan.relay_profile, directory=work, log=log))
     raise ValueError(name)
 
 
@@ -200,6 +213,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def log(line: str) -> None:
         print(line, flush=True)
+
+    if args.report_only:
+        write_report(out, doc)
+        log(f"wrote {doc}")
+        return 0
 
     backends: tuple[str, ...] = ("sqlite",)
     postgres_note = "not asked for (--no-postgres)"

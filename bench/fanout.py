@@ -9,7 +9,13 @@ before the append request is sent to the moment the partner's socket hands over 
 push that carries the entry (matched by entry id), all in this one process's clock.
 
 Client counts grow along a ladder; 10, 100 and 300 are always measured, and the
-ladder stops at the first count whose p99 is above 100 ms. Every entry appended must
+ladder stops at the first count whose p99 is above 100 ms; a couple of steps then
+halve the gap between the last count within the limit and that one.
+
+The limit measured in the same run is the transport floor: the same load generator
+against :mod:`bench.bare_fanout`, a pass-through with the relay's wire shapes and
+nothing else (no checks, no database), at 10, 100 and 300 clients. The ratios are
+relay p50 / floor p50 and relay p99 / floor p99. Every entry appended must
 be delivered exactly once; the count of any that were not is reported. The CPU time
 the relay process and this load generator used is reported too, so a reader can tell
 which one was the bottleneck on a small machine.
@@ -30,8 +36,8 @@ from typing import Any
 import aiohttp
 
 from bench.feeds import TYPICAL_PLAINTEXT, Couple, Feed, couple_space
-from bench.machine import MachineLoad
-from bench.relays import relay_on
+from bench.machine import MachineLoad, ratio
+from bench.relays import RelayProcess, bare_fanout, relay_on
 from client_lib.relay_client import LiveConnection, RelayClient
 from protocol.entry import entry_id
 
@@ -53,6 +59,8 @@ class FanoutSettings:
     max_seconds: float = 45.0
     #: Seconds given to the last deliveries after the writers stop.
     drain_seconds: float = 5.0
+    #: Extra steps halving the gap around the first count above the limit.
+    bisect_steps: int = 2
 
 
 @dataclass(slots=True)
@@ -217,16 +225,55 @@ async def _settle(tally: _Tally, count: int, seconds: float) -> None:
     tally.seen.clear()
 
 
+def _within(step: dict[str, Any]) -> bool:
+    return bool(step["p99_ms"] <= P99_LIMIT_MS and not step["missing"])
+
+
 def largest_within_limit(steps: list[dict[str, Any]]) -> dict[str, Any]:
     """The largest client count measured before the first p99 above the limit."""
     best: int | None = None
     first_over: int | None = None
     for step in sorted(steps, key=lambda item: item["clients"]):
-        if step["p99_ms"] > P99_LIMIT_MS or step["missing"]:
+        if not _within(step):
             first_over = step["clients"]
             break
         best = step["clients"]
     return {"largest_ok": best, "first_over": first_over, "p99_limit_ms": P99_LIMIT_MS}
+
+
+async def _ladder(
+    backend: str, relay: RelayProcess, settings: FanoutSettings, log: Callable[[str], None]
+) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = []
+
+    async def step_at(clients: int) -> dict[str, Any]:
+        step = await measure_step(relay.url, clients, settings, relay.cpu_seconds)
+        steps.append(step)
+        log(
+            f"  {backend}, {step['clients']} clients: p50 {step['p50_ms']} ms, "
+            f"p99 {step['p99_ms']} ms, {step['appends_per_s']} appends/s, "
+            f"missing {step['missing']}, relay CPU {step['relay_cpu_share']:.0%}"
+        )
+        return step
+
+    ladder = sorted(set(settings.counts)) + [
+        count for count in settings.search if count > max(settings.counts)
+    ]
+    for clients in ladder:
+        step = await step_at(clients)
+        if clients >= max(settings.counts) and not _within(step):
+            break
+    # Narrow the gap between the last count within the limit and the first above it.
+    for _ in range(settings.bisect_steps):
+        limit = largest_within_limit(steps)
+        low, high = limit["largest_ok"], limit["first_over"]
+        if low is None or high is None:
+            break
+        middle = (low + high) // 4 * 2
+        if middle in (low, high) or high - low < 0.15 * high:
+            break
+        await step_at(middle)
+    return sorted(steps, key=lambda step: step["clients"])
 
 
 async def run(
@@ -238,31 +285,29 @@ async def run(
 ) -> dict[str, Any]:
     """Benchmark 3 on each backend."""
     results: dict[str, Any] = {}
-    ladder = sorted(set(settings.counts)) + [
-        count for count in settings.search if count > max(settings.counts)
-    ]
     for backend in backends:
-        steps: list[dict[str, Any]] = []
-        async with relay_on(
-            backend,
-            directory / f"fanout-{backend}",
-            websockets_per_device=4,
-        ) as relays:
-            relay = relays[0]
-            for clients in ladder:
-                step = await measure_step(relay.url, clients, settings, relay.cpu_seconds)
-                steps.append(step)
-                log(
-                    f"  {backend}, {step['clients']} clients: p50 {step['p50_ms']} ms, "
-                    f"p99 {step['p99_ms']} ms, {step['appends_per_s']} appends/s, "
-                    f"missing {step['missing']}, relay CPU {step['relay_cpu_share']:.0%}"
-                )
-                required_done = clients >= max(settings.counts)
-                if required_done and (step["p99_ms"] > P99_LIMIT_MS or step["missing"]):
-                    break
+        async with relay_on(backend, directory / f"fanout-{backend}") as relays:
+            steps = await _ladder(backend, relays[0], settings, log)
         results[backend] = {"steps": steps, "limit": largest_within_limit(steps)}
+    floor: list[dict[str, Any]] = []
+    async with bare_fanout(directory / "fanout-floor") as bare:
+        for clients in sorted(set(settings.counts)):
+            step = await measure_step(bare.url, clients, settings, bare.cpu_seconds)
+            floor.append(step)
+            log(
+                f"  transport floor, {step['clients']} clients: p50 {step['p50_ms']} ms, "
+                f"p99 {step['p99_ms']} ms"
+            )
+    by_count = {step["clients"]: step for step in floor}
+    for data in results.values():
+        for step in data["steps"]:
+            base = by_count.get(step["clients"])
+            if base is not None:
+                step["p50_ratio"] = ratio(step["p50_ms"], base["p50_ms"])
+                step["p99_ratio"] = ratio(step["p99_ms"], base["p99_ms"])
     return {
         "rate_per_client": settings.rate,
         "plaintext_bytes": TYPICAL_PLAINTEXT,
         "backends": results,
+        "transport_floor": floor,
     }

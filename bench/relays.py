@@ -23,7 +23,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,18 +192,45 @@ class RelayProcess:
             return ""
 
 
+@dataclass(slots=True)
+class BareFanoutProcess(RelayProcess):
+    """The bare pass-through of :mod:`bench.bare_fanout`, run like a relay."""
+
+    def command(self, settings: dict[str, Any]) -> list[str]:
+        return [sys.executable, "-m", "bench.bare_fanout", "--port", str(self.port)]
+
+
+@asynccontextmanager
+async def bare_fanout(directory: Path) -> AsyncIterator[RelayProcess]:
+    """The fan-out transport floor (no database), stopped at the end."""
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    process = BareFanoutProcess(database_url="", log_path=directory / f"bare-{port}.log", port=port)
+    await asyncio.to_thread(process.start, {})
+    try:
+        yield process
+    finally:
+        await asyncio.to_thread(process.stop)
+
+
 @asynccontextmanager
 async def running_relays(
-    database_url: str, directory: Path, *, count: int = 1, **settings: Any
+    database_url: str,
+    directory: Path,
+    *,
+    count: int = 1,
+    process: Callable[..., RelayProcess] = RelayProcess,
+    **settings: Any,
 ) -> AsyncIterator[list[RelayProcess]]:
-    """``count`` relay processes on one database, stopped at the end."""
+    """``count`` relay processes on one database, stopped at the end. ``process``
+    makes each one (a :class:`RelayProcess` or a subclass)."""
     merged = {**BENCH_RELAY_SETTINGS, **settings}
     directory.mkdir(parents=True, exist_ok=True)
     relays: list[RelayProcess] = []
     try:
         for _ in range(count):
             port = free_port()
-            relay = RelayProcess(
+            relay = process(
                 database_url=database_url, log_path=directory / f"relay-{port}.log", port=port
             )
             relays.append(relay)

@@ -37,7 +37,7 @@ class ScaleOutSettings:
     writers: int = 16
     batch: int = 10
     #: Entries each writer appends.
-    entries: int = 300
+    entries: int = 1_000
 
 
 async def _writer(

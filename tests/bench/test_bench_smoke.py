@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-NAMES = ("replay", "ingest", "fanout", "bytes", "initial-sync", "scale-out")
+NAMES = ("replay", "ingest", "fanout", "bytes", "initial-sync", "scale-out", "relay-profile")
 
 
 def test_quick_benchmark_run_writes_its_results(tmp_path: Path) -> None:
