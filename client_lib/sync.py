@@ -252,7 +252,8 @@ class SyncEngine:
         return report
 
     async def check(self) -> SyncReport:
-        """Compare the relay's heads with what it showed before; look for withholding."""
+        """Compare the relay's heads with what it showed before; look for withholding;
+        send again this device's own entries the relay no longer holds."""
         report = SyncReport()
         heads = await self.client.heads()
         reported = {device: head.seq for device, head in heads.items()}
@@ -260,7 +261,29 @@ class SyncEngine:
             reported.setdefault(device, 0)
         self._emit(self.replica.note_relay_heads(reported), report)
         self._emit(self.replica.withholding(), report)
+        own = self.replica.have_vector().get(self.replica.device, 0)
+        relay_seq = reported.get(self.replica.device, 0)
+        if relay_seq < own:
+            report.pushed += await self._restore_own_feed(relay_seq)
         return report
+
+    async def _restore_own_feed(self, relay_seq: int) -> int:
+        """The relay holds less of this device's feed than this device wrote (it lost
+        entries, or was rolled back to an older copy): send them again, in order.
+        Appends are idempotent. Returns how many the relay stored; a refusal (the relay
+        holds another entry there: a fork, reported by the pull) stops it quietly."""
+        mine = self.replica.feed_entries(self.replica.device, after_seq=relay_seq)
+        stored = 0
+        for start in range(0, len(mine), PUSH_BATCH):
+            try:
+                results = await self.client.append(mine[start : start + PUSH_BATCH])
+            except RelayCallError as error:
+                if error.code in ACCESS_CODES:
+                    raise
+                return stored
+            self.replica.mark_acknowledged([result.id for result in results])
+            stored += sum(1 for result in results if result.status == "stored")
+        return stored
 
     # -- live --------------------------------------------------------------------------
 
