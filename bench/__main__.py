@@ -76,6 +76,7 @@ QUICK = Plan(
         max_seconds=3.0,
         drain_seconds=3.0,
         bisect_steps=0,
+        confirm=False,
     ),
     sizes=sizes.SizeSettings(plaintexts=(100, 1_000), entries=40),
     initial_sync=initial_sync.InitialSyncSettings(

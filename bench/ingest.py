@@ -48,7 +48,12 @@ class IngestSettings:
 
 
 async def relay_rate(url: str, *, batch: int, count: int, plaintext: int) -> Timing:
-    """Append ``count`` new entries to a new space on the relay at ``url``."""
+    """Append ``count`` new entries to a new space on the relay at ``url``.
+
+    Raises:
+        IngestFailed: the relay did not answer ``stored`` for every entry.
+        RelayCallError, RelayUnreachable: the relay refused a call or went away.
+    """
     feed, founding = solo_space()
     entries = feed.many(count, plaintext)
     async with RelayClient(url, device_key=feed.key, space=feed.space) as client:
@@ -96,11 +101,11 @@ async def insert_rate(
     feed, _ = solo_space()
     rows = stored_rows(feed.space, feed.many(count, plaintext))
     db = open_database(url)
-    statement = insert(StoredEntry.__table__)
+    statement = insert(StoredEntry)
     try:
         async with db.write_engine.begin() as connection:
             await connection.execute(
-                insert(Space.__table__),
+                insert(Space),
                 {"id": feed.space, "created_at": 0, "last_position": 0},
             )
         wall, cpu = time.perf_counter(), time.process_time()

@@ -73,7 +73,11 @@ async def upload(history: History, url: str) -> None:
 
 
 async def fetch_only(history: History, url: str) -> float:
-    """Seconds to fetch every page of the space from the relay, doing nothing else."""
+    """Seconds to fetch every page of the space from the relay, doing nothing else.
+
+    Raises:
+        ReplayIncomplete: the relay gave back another number of entries.
+    """
     async with RelayClient(url, device_key=history.joiner_key, space=history.space) as client:
         await client.token()
         began = time.perf_counter()
@@ -87,7 +91,11 @@ async def fetch_only(history: History, url: str) -> float:
 
 
 async def first_sync(history: History, url: str) -> dict[str, Any]:
-    """A new device's first sync until its first complete state, timed."""
+    """A new device's first sync until its first complete state, timed.
+
+    Raises:
+        ReplayIncomplete: the sync reported a problem, or a record is missing after it.
+    """
     with tempfile.TemporaryDirectory(prefix="accord-bench-join-") as directory:
         account = _fresh_device(history, Path(directory))
         try:

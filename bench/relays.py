@@ -82,7 +82,12 @@ async def _pg_admin(statement: str) -> None:
 
 @asynccontextmanager
 async def fresh_database(backend: str, directory: Path) -> AsyncIterator[str]:
-    """A new, migrated, empty relay database; yields its async SQLAlchemy URL."""
+    """A new, migrated, empty relay database; yields its async SQLAlchemy URL.
+
+    Raises:
+        ValueError: ``backend`` is neither ``sqlite`` nor ``postgres``.
+        asyncpg.PostgresError, OSError: PostgreSQL refused or did not answer.
+    """
     if backend == "postgres":
         name = f"accord_bench_{secrets.token_hex(5)}"
         await _pg_admin(f'CREATE DATABASE "{name}"')

@@ -22,6 +22,7 @@ realistic one) and only one writing. A cProfile of each says where the time goes
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from collections.abc import Callable
@@ -91,6 +92,10 @@ def raw_limit(history: History, *, repeats: int) -> Timing:
     return best_of(work, repeats=repeats)
 
 
+def _opened_into(opened: list[int], history: History) -> None:
+    opened.append(protocol_replay(history))
+
+
 def _data_entries(history: History) -> int:
     return sum(1 for raw in history.entries if Entry.from_bytes(raw).type is EntryType.DATA)
 
@@ -150,7 +155,11 @@ def check_complete(account: Account, history: History) -> None:
 
 
 def full_replay(history: History, *, profiled: bool = False) -> tuple[Timing, dict[str, Any]]:
-    """Load ``history`` into a fresh device; returns the time and what happened."""
+    """Load ``history`` into a fresh device; returns the time and what happened.
+
+    Raises:
+        ReplayIncomplete: a record of the history is not readable afterwards.
+    """
     with tempfile.TemporaryDirectory(prefix="accord-bench-replay-") as directory:
         account = _fresh_device(history, Path(directory))
         try:
@@ -244,10 +253,7 @@ def run(
         repeats = settings.repeats if size <= 20_000 else 1
         limit = raw_limit(part, repeats=repeats)
         opened: list[int] = []
-        measured = best_of(
-            lambda part=part, opened=opened: opened.append(protocol_replay(part)),
-            repeats=repeats,
-        )
+        measured = best_of(functools.partial(_opened_into, opened, part), repeats=repeats)
         if opened[-1] != _data_entries(part):
             raise ReplayIncomplete("the protocol path did not open every data entry")
         row = _row(part, measured, limit)

@@ -52,7 +52,11 @@ async def _writer(
 
 
 async def throughput(relays: list[RelayProcess], settings: ScaleOutSettings) -> dict[str, Any]:
-    """Entries per second stored by ``relays`` under the closed-loop load."""
+    """Entries per second stored by ``relays`` under the closed-loop load.
+
+    Raises:
+        IngestFailed: the relays did not store every entry.
+    """
     spaces: list[tuple[Feed, bytes]] = [solo_space() for _ in range(settings.writers)]
     plans = [feed.many(settings.entries, TYPICAL_PLAINTEXT) for feed, _ in spaces]
     connector = aiohttp.TCPConnector(limit=0)
