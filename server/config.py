@@ -55,6 +55,8 @@ class Limits:
     pairing_message_bytes: int = 16 * 1024
     pairing_messages: int = 16
     pairing_wait_seconds: float = 25.0
+    #: Seconds a request body may take to arrive in full (a slow-loris guard).
+    body_read_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         for item in fields(self):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from typing import Any
 
@@ -51,16 +52,24 @@ async def read_json(request: web.Request) -> dict[str, Any]:
 
     Raises:
         RelayError: ``body_too_large`` above the body limit, ``bad_json`` when it is
-            not a JSON object.
+            not a JSON object, ``bad_request`` when it takes longer than the limit's
+            ``body_read_seconds`` to arrive.
     """
     limit = request.app[appkeys.CONFIG].limits.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise RelayError(RelayErrorCode.BODY_TOO_LARGE, f"a request body is at most {limit} bytes")
+    seconds = request.app[appkeys.CONFIG].limits.body_read_seconds
     try:
-        raw = await request.read()
+        async with asyncio.timeout(seconds):
+            raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise RelayError(
             RelayErrorCode.BODY_TOO_LARGE, f"a request body is at most {limit} bytes"
+        ) from None
+    except TimeoutError:
+        # A body trickled in (slow loris) must not hold the connection for ever.
+        raise RelayError(
+            RelayErrorCode.BAD_REQUEST, f"the request body did not arrive within {seconds:g} s"
         ) from None
     return parse_json_object(raw)
 
