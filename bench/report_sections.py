@@ -150,6 +150,29 @@ def _replay_findings(result: dict[str, Any]) -> list[str]:
             )
     if not any(sweep["rows"] for sweep in result["full_path"]):
         lines.append("- The full client path was not measured.")
+    protocol_buckets = result["profiles"]["protocol_path"]["buckets"]
+    crypto = sum(b["share"] for b in protocol_buckets if "libsodium" in b["what"])
+    others = [b for b in protocol_buckets if "libsodium" not in b["what"]][:2]
+    lines.append(
+        f"- In the protocol path, the libsodium calls (signature, AEAD, BLAKE2b, "
+        f"padding, with PyNaCl's argument checks) are {crypto:.0%} of the profiled time; "
+        "the largest other shares are "
+        + " and ".join(f"{b['what']} ({b['share']:.0%})" for b in others)
+        + ". Each entry is decoded and checked as canonical CBOR, then encoded again "
+        "for its signature check and again for its AEAD header, and hashed for its id."
+    )
+    for sweep in result["full_path"]:
+        profile = result["profiles"]["full_path"].get(sweep["history"])
+        if profile and profile["buckets"]:
+            top = profile["buckets"][0]
+            lines.append(
+                f"- In the full client path ({sweep['history']}), the largest share is "
+                f"{top['what']} ({top['share']:.0%}): each entry is placed in its own "
+                "local transaction, with a disk sync."
+                if top["what"] == "local SQLite store"
+                else f"- In the full client path ({sweep['history']}), the largest share "
+                f"is {top['what']} ({top['share']:.0%})."
+            )
     lines += ["", "Where the time goes (cProfile, own time by kind of work):", ""]
     profiles = result["profiles"]
     columns = [
