@@ -406,10 +406,12 @@ def read_voice_record(key: str, data: bytes, *, owner: bytes) -> VoiceRecord | N
         raise MalformedError("a record key is 64 lowercase hex digits")
     fields = encoding.decode_map(data, max_size=MAX_RECORD_BYTES)
     record_type = fields.get("type")
+    if not isinstance(record_type, str):
+        raise MalformedError("a record's type is text")
     record: VoiceRecord
     if record_type in _RULE_TYPES:
         record = record_from_map(fields)
-    elif isinstance(record_type, str) and record_type in _CLIENT_DECODERS:
+    elif record_type in _CLIENT_DECODERS:
         record = _CLIENT_DECODERS[record_type](fields)
     else:
         return None
