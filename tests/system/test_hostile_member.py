@@ -37,8 +37,9 @@ from client_lib.events import (
     WaitReason,
 )
 from client_lib.payload import DocUpdate, Payload
-from client_lib.records import VoiceRecord, record_bytes, record_key
+from client_lib.records import VoiceRecord, record_bytes, record_hash, record_key
 from client_lib.relay_client import RelayCallError, RelayClient
+from protocol import encoding
 from protocol.agreement import Affirmation, Kind, Level, Resume, Status, draft_version
 from protocol.agreement_records import new_record_id
 from protocol.entry import Entry, SeenHead, decrypt, entry_id, seal
@@ -364,3 +365,34 @@ async def test_a_removed_device_cannot_use_the_old_key(
     applied = {e.entry_id for e in events if getattr(e, "content", None) is ContentState.APPLIED}
     assert not applied & {entry.id for entry in new_epoch}
     assert not sam.replica.status().has_current_key
+
+
+# -- a record built to crash the reader ----------------------------------------------------
+
+
+async def test_a_record_built_to_crash_the_reader_is_refused(
+    trio: tuple[str, Person, Person, Person],
+) -> None:
+    """Found by the atheris harness: a record whose ``type`` is not text made the
+    reader raise TypeError, so a partner could break the other's app for good by
+    writing one into their own voice."""
+    relay_url, alex, laptop, sam = trio
+    alex.agreements.create_item(kind="limit", level="no", title="Still readable")
+    await alex.sync()
+    before = full_state(alex)
+    bad = encoding.encode({"v": 1, "type": [[["version"]]], "member": sam.member, "at": 1})
+    key = record_hash(bad).hex()
+    doc = VoiceDocument(voice_name(sam.member))
+    with doc.local_edit() as updates:
+        doc.put_record(key, bad)
+    raw = forge(sam, {voice_name(sam.member): updates[0]})
+    await push(relay_url, sam, raw)
+    for device in (alex, laptop):
+        report = await device.sync()
+        [problem] = report.problems
+        assert isinstance(problem, Refused) and problem.code is ErrorCode.MALFORMED
+        assert full_state(device) == before
+    sam.agreements.create_item(kind="limit", level="ask", title="Next")
+    await sam.sync()
+    await alex.sync()
+    assert "Next" in titles(alex)
