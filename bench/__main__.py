@@ -66,7 +66,7 @@ QUICK = Plan(
     replay=replay.ReplaySettings(
         sizes=(200, 400), repeats=1, full_sizes=(50, 100), full_budget_s=10, profile_size=50
     ),
-    ingest=ingest.IngestSettings(runs=((1, 30), (100, 300))),
+    ingest=ingest.IngestSettings(runs=((1, 30), (100, 300)), repeats=1),
     fanout=fanout.FanoutSettings(
         counts=(4, 10),
         search=(),
@@ -82,7 +82,7 @@ QUICK = Plan(
     initial_sync=initial_sync.InitialSyncSettings(
         sizes=(50, 100), budget_s=10, one_writer_size=100
     ),
-    scaleout=scaleout.ScaleOutSettings(writers=4, batch=10, entries=30),
+    scaleout=scaleout.ScaleOutSettings(writers=4, batch=10, entries=30, repeats=1),
     relay_profile=relay_profile.RelayProfileSettings(
         batch_100_entries=200, batch_1_entries=20, fanout_clients=6, fanout_seconds=1.5
     ),

@@ -128,7 +128,7 @@ async def measure(history: History, directory: Path) -> dict[str, Any]:
         await upload(history, url)
         fetch_s = await fetch_only(history, url)
         synced = await first_sync(history, url)
-    crypto = raw_limit(history, repeats=1)
+    crypto = raw_limit(history, repeats=3)
     limit = fetch_s + crypto.wall
     return synced | {
         "entries": len(history.entries),

@@ -7,11 +7,12 @@ to the figures: core count, CPU model, Python, and the load average before and a
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,20 +87,29 @@ class Timing:
 
 
 def best_of(work: Callable[[], object], *, repeats: int) -> Timing:
-    """Run ``work`` ``repeats`` times; keep the fastest wall time (and its CPU time).
+    """Run ``work`` ``repeats`` times; keep the fastest wall time and the least CPU time.
 
     On a shared machine the fastest run is the one least disturbed by others, so it is
     the fairest estimate of what the work itself costs.
     """
-    best: tuple[float, float] | None = None
+    return interleaved([work], repeats=repeats)[0]
+
+
+def interleaved(works: Sequence[Callable[[], object]], *, repeats: int) -> list[Timing]:
+    """:func:`best_of` for several pieces of work, run in turn (a, b, a, b, ...), so
+    that each meets the same moments of a shared machine's load."""
+    walls = [math.inf] * len(works)
+    cpus = [math.inf] * len(works)
     for _ in range(max(1, repeats)):
-        wall, cpu = time.perf_counter(), time.process_time()
-        work()
-        took = (time.perf_counter() - wall, time.process_time() - cpu)
-        if best is None or took[0] < best[0]:
-            best = took
-    assert best is not None
-    return Timing(wall=best[0], cpu=best[1], runs=max(1, repeats))
+        for index, work in enumerate(works):
+            wall, cpu = time.perf_counter(), time.process_time()
+            work()
+            walls[index] = min(walls[index], time.perf_counter() - wall)
+            cpus[index] = min(cpus[index], time.process_time() - cpu)
+    return [
+        Timing(wall=wall, cpu=cpu, runs=max(1, repeats))
+        for wall, cpu in zip(walls, cpus, strict=True)
+    ]
 
 
 def ratio(value: float, limit: float) -> float:

@@ -59,19 +59,37 @@ def replay_section(record: dict[str, Any]) -> list[str]:
     ]
     rows = []
     for row in result["protocol_path"]:
+        kind = "cpu_s" if row.get("ratio_of") == "cpu" else "wall_s"
         rows.append(
             [
                 num(row["entries"]),
-                f"{row['time']['wall_s']:.2f} s",
-                f"{row['raw_limit']['wall_s']:.2f} s",
+                f"{row['time'][kind]:.2f} s",
+                f"{row['raw_limit'][kind]:.2f} s",
+                f"{row['time']['wall_s']:.2f} s / {row['raw_limit']['wall_s']:.2f} s",
                 num(row["per_entry_us"], 1),
                 num(row["raw_per_entry_us"], 1),
                 times(row["ratio"]),
                 met(row["ratio"] <= target),
             ]
         )
+    lines += [
+        "Both run in turn in the same process, best of "
+        f"{result['protocol_path'][0]['time']['runs']} runs each; this work never waits, "
+        "so the ratio is of CPU times, which the other engineers' load on this shared "
+        "machine disturbs less than wall-clock time (wall times are shown too).",
+        "",
+    ]
     lines += table(
-        ["entries", "protocol path", "raw limit", "µs/entry", "raw µs/entry", "ratio", "≤ 2×"],
+        [
+            "entries",
+            "protocol path (CPU)",
+            "raw limit (CPU)",
+            "wall: protocol / raw",
+            "µs/entry",
+            "raw µs/entry",
+            "ratio",
+            "≤ 2×",
+        ],
         rows,
     )
     lines += ["### Full client path", ""]
@@ -221,7 +239,8 @@ def ingest_section(record: dict[str, Any]) -> list[str]:
         "limit is a plain SQLAlchemy Core `INSERT` loop of the same rows into the same "
         "table of a fresh database of the same kind, through the relay's own engine "
         "settings, one transaction per batch. The stricter limit `executemany` sends "
-        "each batch as one statement. Plaintexts are "
+        "each batch as one statement. The relay and the limits run in turn, each the "
+        f"best of {result['rows'][0]['relay'].get('runs', 1)} run(s). Plaintexts are "
         f"{result['plaintext_bytes']} bytes (the mean of the generated history).",
         "",
     ]
@@ -485,9 +504,10 @@ def scaleout_section(record: dict[str, Any]) -> list[str]:
         return [*lines, f"Skipped: {result['skipped']}.", ""]
     lines += [
         f"{result['writers']} devices, each in its own space, append batches of "
-        f"{result['batch']} as fast as the relay answers, first all to one relay "
-        "process, then split over two relay processes sharing one PostgreSQL database "
-        "(fan-out between them through LISTEN/NOTIFY).",
+        f"{result['batch']} as fast as the relay answers, either all to one relay "
+        "process or split over two relay processes sharing one PostgreSQL database "
+        "(fan-out between them through LISTEN/NOTIFY). The two set-ups run in turn, "
+        f"{result['one'].get('runs', 1)} time(s) each; the best of each is shown.",
         "",
     ]
     rows = [

@@ -1,10 +1,11 @@
 """Benchmark 6: scale-out. Two relay processes on one PostgreSQL against twice one.
 
-The same closed-loop load is run twice on fresh PostgreSQL databases: ``writers``
-devices, each in a space of its own, each appending its entries in batches one
-request after the other, as fast as the relay answers. First all writers talk to one
-relay process; then half of them talk to each of two relay processes sharing the
-database (fan-out between them goes through LISTEN/NOTIFY). The figure is
+The same closed-loop load runs on fresh PostgreSQL databases: ``writers`` devices,
+each in a space of its own, each appending its entries in batches one request after
+the other, as fast as the relay answers. Either all writers talk to one relay
+process, or half of them talk to each of two relay processes sharing the database
+(fan-out between them goes through LISTEN/NOTIFY). The two set-ups run in turn,
+``repeats`` times each, and the best of each is kept. The figure is
 
     throughput with two processes / (2 x throughput with one)
 
@@ -38,6 +39,8 @@ class ScaleOutSettings:
     batch: int = 10
     #: Entries each writer appends.
     entries: int = 1_000
+    #: One process, then two, this many times in turn; the best of each is kept.
+    repeats: int = 2
 
 
 async def _writer(
@@ -100,15 +103,22 @@ async def run(
     *, settings: ScaleOutSettings, directory: Path, log: Callable[[str], None]
 ) -> dict[str, Any]:
     """Benchmark 6 (PostgreSQL only)."""
-    measured = {}
-    for count in (1, 2):
-        async with relay_on("postgres", directory / f"scaleout-{count}", count=count) as relays:
-            measured[count] = await throughput(relays, settings)
-        log(
-            f"  {count} relay process(es) on one PostgreSQL: "
-            f"{measured[count]['entries_per_s']:.0f} entries/s, "
-            f"machine busy {measured[count]['machine_busy_share']:.0%}"
-        )
+    runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+    for attempt in range(settings.repeats):
+        for count in (1, 2):
+            where = directory / f"scaleout-{count}-{attempt}"
+            async with relay_on("postgres", where, count=count) as relays:
+                found = await throughput(relays, settings)
+            runs[count].append(found)
+            log(
+                f"  {count} relay process(es) on one PostgreSQL: "
+                f"{found['entries_per_s']:.0f} entries/s, "
+                f"machine busy {found['machine_busy_share']:.0%}"
+            )
+    measured = {
+        count: max(found, key=lambda item: item["entries_per_s"]) | {"runs": len(found)}
+        for count, found in runs.items()
+    }
     return {
         "writers": settings.writers,
         "batch": settings.batch,
