@@ -326,6 +326,10 @@ class SyncEngine:
     async def _follow(self, stop: asyncio.Event, total: SyncReport) -> None:
         async with self.client.websocket() as live:
             self.connected = True
+            # Entries that landed between the last sync and this socket's subscription
+            # would otherwise wait for the next push to reveal the gap: fetch them now.
+            # Anything fetched here and also pushed is simply recognised as held.
+            total.add(await self.pull())
             pushes = live.pushes().__aiter__()
             next_push: asyncio.Task[list[bytes]] | None = None
             stopper = asyncio.ensure_future(stop.wait())

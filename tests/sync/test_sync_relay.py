@@ -12,7 +12,7 @@ from pathlib import Path
 
 from client_lib.account import Account
 from client_lib.keystore import FAST_FOR_TESTS, SpaceKind
-from client_lib.sync import SyncEngine, set_relay_url
+from client_lib.sync import SyncEngine, SyncReport, set_relay_url
 from protocol.roster import AddMember, join_proof
 
 
@@ -117,6 +117,48 @@ async def test_live_sync_delivers_a_pause(tmp_path: Path, shared_relay) -> None:
         stop.set()
         await asyncio.wait_for(runner, 10)
         await sam_engine.close()
+
+
+class _RaceWindow(SyncEngine):
+    """A live engine whose partner writes just after each one-shot sync, before the
+    WebSocket subscribes: the window in which a push cannot reach this device."""
+
+    def __init__(self, *args: object, partner: Account, space: bytes, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.partner = partner
+        self.space_id = space
+        self.wrote = False
+
+    async def sync(self) -> SyncReport:
+        report = await super().sync()
+        if not self.wrote:
+            self.wrote = True
+            self.partner.space(self.space_id).agreements.pause()
+            await _sync(self.partner, self.space_id)
+        return report
+
+
+async def test_live_sync_catches_up_on_what_landed_before_it_subscribed(
+    tmp_path: Path, shared_relay
+) -> None:
+    alex, sam, space = await _pair(tmp_path, shared_relay.url)
+    stop = asyncio.Event()
+    engine = _RaceWindow(
+        sam.replica(space), device_key=sam.keystore.device_key, partner=alex, space=space
+    )
+    runner = asyncio.create_task(engine.run(stop))
+    try:
+        for _ in range(100):
+            if sam.space(space).agreements.pause_state().active:
+                break
+            await asyncio.sleep(0.05)
+        # Alex writes nothing more, so no later push would reveal the gap.
+        assert engine.wrote
+        assert sam.space(space).agreements.pause_state().paused_by == (alex.member_id,)
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 10)
+        await engine.close()
 
 
 async def test_outbox_survives_an_unreachable_relay(tmp_path: Path, shared_relay) -> None:
