@@ -32,6 +32,7 @@ envelope methods; the agreements API uses :meth:`change`, :meth:`write_records`,
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Sequence
 
 from client_lib.agreements import Clock, wall_clock_ms
@@ -299,11 +300,17 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
     def ingest_many(
         self, raws: Iterable[bytes], *, progress: Progress | None = None
     ) -> list[ReplicaEvent]:
-        """Ingest many entries (in any order); ``progress(done, total)`` is called as it goes."""
+        """Ingest many entries (in any order); ``progress(done, total)`` is called as it goes.
+
+        The batch is placed in causal order (every entry after what it names, SPEC 4.5.4),
+        so an entry waits only for what is missing from both the store and the batch; the
+        entries left waiting are tried again once, in causal order, after the batch. Work
+        grows with the batch and the waiting entries, never with their product.
+        """
         items = list(raws)
         total = len(items)
-        parsed: list[tuple[int, bytes]] = []
         events: list[ReplicaEvent] = []
+        batch: dict[bytes, tuple[Entry, bytes]] = {}
         for raw in items:
             try:
                 entry = Entry.from_bytes(raw)
@@ -313,24 +320,41 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
             except TypeError:
                 events.extend(self._report_malformed(b"", UsageError("not bytes")))
                 continue
-            parsed.append((entry.seq, bytes(raw)))
-        parsed.sort(key=lambda pair: pair[0])  # fewer waits: lower seqs first
+            data = bytes(raw)
+            batch.setdefault(entry_id(data), (entry, data))
+        skipped = total - len(batch)
         roster_changed = False
-        for done, (_, raw) in enumerate(parsed, start=1):
-            new_events, changed = self._ingest_one(raw, from_waiting=False)
-            events.extend(new_events)
-            roster_changed |= changed
-            if progress is not None:
-                progress(done, total)
-        drained, changed = self._drain_waiting()
-        events.extend(drained)
-        if roster_changed or changed:
+        placed = 0
+        try:
+            for done, (entry, raw) in enumerate(_causally(batch), start=1):
+                new_events, changed = self._ingest_one(raw, from_waiting=False, entry=entry)
+                events.extend(new_events)
+                roster_changed |= changed
+                placed += any(isinstance(event, Accepted) for event in new_events)
+                if progress is not None:
+                    progress(done + skipped, total)
+            if placed:
+                drained, changed = self._drain_waiting()
+                events.extend(drained)
+                roster_changed |= changed
+        except BaseException:
+            self._reload()  # the documents in memory follow the store again
+            raise
+        if roster_changed:
             entries = self._chain_entries()
             events.extend(self._reevaluate(entries))
             events.extend(self._retry_envelopes())
         self.voice_records()
         events.extend(self.take_record_problems())
         return events
+
+    def _reload(self) -> None:
+        """Rebuild everything in memory from the store (after a failed write)."""
+        self._docs = DocumentSet()
+        self._roster = Roster.empty(self.space)
+        self._reach = {}
+        self._records_cache = None
+        self._load()
 
     def _report_malformed(self, raw: bytes, error: Exception) -> list[ReplicaEvent]:
         code = error.code if isinstance(error, ProtocolError) else ErrorCode.MALFORMED
@@ -341,9 +365,12 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         )
         return self._report(problem, dedupe=f"unreadable:{entry_id(raw).hex()}")
 
-    def _ingest_one(self, raw: bytes, *, from_waiting: bool) -> tuple[list[ReplicaEvent], bool]:
-        """Place one entry. Returns its events and whether a roster entry joined."""
-        entry = Entry.from_bytes(raw)
+    def _ingest_one(
+        self, raw: bytes, *, from_waiting: bool, entry: Entry | None = None
+    ) -> tuple[list[ReplicaEvent], bool]:
+        """Place one entry (``entry`` is ``raw`` parsed, when the caller has it).
+        Returns its events and whether a roster entry joined."""
+        entry = entry if entry is not None else Entry.from_bytes(raw)
         eid = entry_id(raw)
         at = where(self.space, eid, entry.device, entry.seq)
         if entry.space != self.space:
@@ -518,6 +545,9 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
             # Fold now, so the entries after it in this batch meet the new roster. Held
             # entries are judged again once the batch is done.
             events.extend(self._refold_from(self._chain_entries()))
+            # Envelopes kept until their sender was in the roster may open now, before
+            # the rest of the batch needs their keys.
+            events.extend(self._retry_envelopes())
         return events, entry.type is EntryType.ROSTER
 
     def _rank_of(self, device: bytes, seq: int) -> int:
@@ -530,20 +560,18 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
             self.snapshot()
 
     def _drain_waiting(self) -> tuple[list[ReplicaEvent], bool]:
-        """Place waiting entries whose gap has filled, until nothing more moves."""
+        """Place the waiting entries whose gap has filled: one pass in causal order, so
+        each entry comes after everything it names that is also waiting."""
         events: list[ReplicaEvent] = []
         roster_changed = False
-        moved = True
-        while moved:
-            moved = False
-            for waiting in self._store.waiting(self.space):
-                if waiting.reason == WaitReason.FORKED_FEED:
-                    continue
-                new_events, changed = self._ingest_one(waiting.raw, from_waiting=True)
-                if any(isinstance(event, Accepted) for event in new_events):
-                    moved = True
-                events.extend(new_events)
-                roster_changed |= changed
+        waiting: dict[bytes, tuple[Entry, bytes]] = {}
+        for item in self._store.waiting(self.space):
+            if item.reason != WaitReason.FORKED_FEED:
+                waiting[item.id] = (Entry.from_bytes(item.raw), item.raw)
+        for entry, raw in _causally(waiting):
+            new_events, changed = self._ingest_one(raw, from_waiting=True, entry=entry)
+            events.extend(new_events)
+            roster_changed |= changed
         return events, roster_changed
 
     # -- reading records ---------------------------------------------------------------
@@ -577,3 +605,35 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
 
     def __repr__(self) -> str:
         return f"Replica(space={self.space.hex()}, device={fingerprint(self.device)[:9]})"
+
+
+def _causally(batch: dict[bytes, tuple[Entry, bytes]]) -> list[tuple[Entry, bytes]]:
+    """The batch (entries by id) ordered so that each entry comes after every entry of
+    the batch that it names (its ``prev`` and ``seen``), ties by (seq, id). References
+    outside the batch do not constrain the order. Linear in entries and references."""
+    blocking: dict[bytes, int] = {}
+    dependents: dict[bytes, list[bytes]] = {}
+    ready: list[tuple[int, bytes]] = []
+    for eid, (entry, _) in batch.items():
+        inside = {ref for ref, _, _ in entry_references(entry) if ref in batch and ref != eid}
+        blocking[eid] = len(inside)
+        for ref in inside:
+            dependents.setdefault(ref, []).append(eid)
+        if not inside:
+            ready.append((entry.seq, eid))
+    heapq.heapify(ready)
+    ordered: list[tuple[Entry, bytes]] = []
+    while ready:
+        _, eid = heapq.heappop(ready)
+        ordered.append(batch[eid])
+        for later in dependents.get(eid, ()):
+            blocking[later] -= 1
+            if blocking[later] == 0:
+                heapq.heappush(ready, (batch[later][0].seq, later))
+    if len(ordered) < len(batch):
+        # Only forged references can form a cycle; those entries go last, in seq order,
+        # and are refused or kept waiting as usual.
+        placed = {entry_id(raw) for _, raw in ordered}
+        rest = [(entry.seq, eid) for eid, (entry, _) in batch.items() if eid not in placed]
+        ordered.extend(batch[eid] for _, eid in sorted(rest))
+    return ordered
