@@ -18,6 +18,9 @@ Theory of operation:
   (the joiner's device key, name and join proof), then, after the inviter's person
   approves, ``welcome`` (feed heads, key envelopes, the roster entry adding the device) or
   ``decline``, and last ``done``.
+* Self pairing may also link the member's private space: the offer names it, the request
+  adds a second join proof bound to it, and the welcome carries the same three parts for
+  it. Each proof is bound to its own space, so neither can admit the device elsewhere.
 * Both screens show the same six-digit SAS, derived from the session key and the
   transcript, before anyone approves.
 * :data:`TRANSITIONS` is the one table of legal moves. Any failure (a bad MAC, a box that
@@ -84,10 +87,10 @@ from protocol.pairing_messages import (
     Request,
     Sealed,
     Welcome,
-    check_welcome,
     decode_clear,
     encode_message,
 )
+from protocol.pairing_welcome import check_welcome
 from protocol.roster_records import join_message
 
 #: After an invite's expiry, a session that has started may go on this long before
@@ -348,7 +351,8 @@ class _Machine:
             UnexpectedMessageError: a message that is not legal in this state.
             PairingFailedError: key confirmation failed (wrong code, or a man in the middle).
             DecryptError, BadPaddingError: a sealed box was tampered with.
-            BadSignatureError: a ``request`` whose join proof does not verify.
+            BadSignatureError: a ``request`` whose join proof (or private space's join
+                proof) does not verify.
             RosterError, WrongSpaceError: a ``welcome`` that does not admit this device
                 (see :func:`check_welcome`).
             MalformedError, OversizedError, UnsupportedVersionError: not a valid message.
@@ -448,10 +452,11 @@ class Inviter(_Machine):
         self.mode = hello.mode
 
     def _check_proof(self, request: Request) -> None:
-        """The join proof must verify before anyone is asked to approve (SPEC.md 11.6.4).
+        """The join proofs must verify before anyone is asked to approve (SPEC.md 11.6.4).
 
         Raises:
-            BadSignatureError: it does not.
+            BadSignatureError: one does not.
+            MalformedError: a private space's proof, when the offer named no private space.
         """
         if self.offer.member is not None:
             member = self.offer.member
@@ -461,6 +466,14 @@ class Inviter(_Machine):
             space=self.offer.space, member=member, device=request.device, by=self.offer.inviter
         )
         verify_signature(request.device, message, request.proof)
+        if request.private_proof is None:
+            return
+        if self.offer.private is None:
+            raise MalformedError("a proof for a private space that was not offered")
+        message = join_message(
+            space=self.offer.private, member=member, device=request.device, by=self.offer.inviter
+        )
+        verify_signature(request.device, message, request.private_proof)
 
     def send_offer(self) -> bytes:
         """The sealed ``offer``, right after a good ``hello``."""
@@ -470,11 +483,14 @@ class Inviter(_Machine):
         """The sealed ``welcome``: only after the person approved, having compared the SAS.
 
         Raises:
-            UsageError: not waiting for approval, or the welcome is for another space.
+            UsageError: not waiting for approval, or the welcome (or its private part) is
+                for another space than the offer's.
             OversizedError: the welcome does not fit in one rendezvous message.
         """
         if welcome.space != self.offer.space:
             raise UsageError("the welcome must be for the offered space")
+        if welcome.private is not None and welcome.private.space != self.offer.private:
+            raise UsageError("the welcome's private part must be for the offered private space")
         return self._send(Move.SEND_WELCOME, welcome)
 
     def decline(self) -> bytes:
@@ -595,7 +611,15 @@ class Joiner(_Machine):
         return Hello(mode=JoinMode.CODE, pake=pake, mac=self._keys.mac)
 
     def send_request(self, request: Request) -> bytes:
-        """The sealed ``request``: the device key, display name and join proof."""
+        """The sealed ``request``: the device key, display name and join proof, and the
+        private space's join proof when the offer named a private space to link.
+
+        Raises:
+            UsageError: not the time for a request, or a private space's proof when the
+                offer named none.
+        """
+        if request.private_proof is not None and (self.offer is None or self.offer.private is None):
+            raise UsageError("a private space's proof goes only with an offer that names one")
         data = self._send(Move.SEND_REQUEST, request)
         self.request = request
         return data

@@ -12,7 +12,9 @@ The other five only ever travel inside a ``sealed`` box: ``offer``, ``request``,
 
 Each message is a frozen, keyword-only dataclass that checks itself when it is built,
 so a decoded message is a valid one. ``from_map`` accepts exactly the fields of the
-spec's table, no more and no fewer.
+spec's table, no more and no fewer; the fields the table marks optional (the member's
+private space in self pairing, SPEC.md 11.6.3 to 11.6.5) are absent, never null, when
+they are not used.
 """
 
 from __future__ import annotations
@@ -23,25 +25,10 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from protocol import encoding
-from protocol.crypto import (
-    MEMBER_ID_BYTES,
-    PUBLIC_KEY_BYTES,
-    SIGNATURE_BYTES,
-    SPACE_ID_BYTES,
-    member_id_of,
-    verify_signature,
-)
-from protocol.entry import Entry, EntryType, SeenHead
-from protocol.epochs import KeyEnvelope
-from protocol.errors import (
-    MalformedError,
-    OversizedError,
-    RosterError,
-    UnsupportedVersionError,
-    WrongSpaceError,
-)
+from protocol.crypto import MEMBER_ID_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, SPACE_ID_BYTES
+from protocol.entry import SeenHead
+from protocol.errors import MalformedError, OversizedError, UnsupportedVersionError
 from protocol.pairing_codes import X25519_KEY_BYTES, Purpose, check_relay_url
-from protocol.roster_records import AddDevice, AddMember, decode_record
 
 #: Version of the pairing messages; the ``v`` of ``pake`` and ``hello``.
 PAIRING_VERSION = 1
@@ -107,7 +94,17 @@ def _bytes(value: object, size: int, name: str) -> bytes:
     return value
 
 
-def _check_keys(fields: dict[str, Any], expected: set[str], kind: MessageType) -> None:
+def _check_keys(
+    fields: dict[str, Any], expected: set[str], kind: MessageType, *, optional: str | None = None
+) -> None:
+    """The fields must be exactly ``expected``, plus ``optional`` when it is present.
+
+    An optional field that is not used is absent: present with null is malformed.
+    """
+    if optional is not None and optional in fields:
+        if fields[optional] is None:
+            raise MalformedError(f"{optional} is left out when unused, never null")
+        expected = expected | {optional}
     if set(fields) != expected:
         raise MalformedError(f"a {kind.value} message has exactly the fields of SPEC 11.6")
 
@@ -235,7 +232,8 @@ class Offer:
 
     ``member`` is the member the new device will belong to in self pairing (the
     inviter's member id); in partner pairing it is None, since the new member's id is
-    derived from the joiner's own device key.
+    derived from the joiner's own device key. ``private`` is that member's private space
+    (SPEC.md 7.2), offered in self pairing only, when the inviting device is in it.
     """
 
     TYPE: ClassVar[MessageType] = MessageType.OFFER
@@ -244,6 +242,7 @@ class Offer:
     inviter: bytes
     member: bytes | None
     name: str
+    private: bytes | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.purpose, Purpose):
@@ -255,9 +254,15 @@ class Offer:
         elif self.member is not None:
             raise MalformedError("a partner offer names no member")
         check_display_name(self.name)
+        if self.private is not None:
+            if self.purpose is not Purpose.SELF:
+                raise MalformedError("only a self offer carries a private space")
+            _bytes(self.private, SPACE_ID_BYTES, "a private space id")
+            if self.private == self.space:
+                raise MalformedError("the private space is another space than the offered one")
 
     def to_map(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "type": self.TYPE.value,
             "purpose": self.purpose.value,
             "space": self.space,
@@ -265,10 +270,14 @@ class Offer:
             "member": self.member,
             "name": self.name,
         }
+        if self.private is not None:
+            body["private"] = self.private
+        return body
 
     @classmethod
     def from_map(cls, fields: dict[str, Any]) -> Offer:
-        _check_keys(fields, {"type", "purpose", "space", "inviter", "member", "name"}, cls.TYPE)
+        expected = {"type", "purpose", "space", "inviter", "member", "name"}
+        _check_keys(fields, expected, cls.TYPE, optional="private")
         try:
             purpose = Purpose(fields["purpose"])
         except ValueError:
@@ -279,35 +288,52 @@ class Offer:
             inviter=fields["inviter"],
             member=fields["member"],
             name=fields["name"],
+            private=fields.get("private"),
         )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Request:
-    """The joiner's device key, display name and join proof (SPEC.md section 5)."""
+    """The joiner's device key, display name and join proof (SPEC.md section 5).
+
+    ``private_proof`` is a second join proof, bound to the offer's private space, when
+    the offer carried one and the joiner takes it up (SPEC.md 11.6.4).
+    """
 
     TYPE: ClassVar[MessageType] = MessageType.REQUEST
     device: bytes
     name: str
     proof: bytes = field(repr=False)
+    private_proof: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         _bytes(self.device, PUBLIC_KEY_BYTES, "the joiner's device key")
         check_display_name(self.name)
         _bytes(self.proof, SIGNATURE_BYTES, "the join proof")
+        if self.private_proof is not None:
+            _bytes(self.private_proof, SIGNATURE_BYTES, "the private space's join proof")
 
     def to_map(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "type": self.TYPE.value,
             "device": self.device,
             "name": self.name,
             "proof": self.proof,
         }
+        if self.private_proof is not None:
+            body["private_proof"] = self.private_proof
+        return body
 
     @classmethod
     def from_map(cls, fields: dict[str, Any]) -> Request:
-        _check_keys(fields, {"type", "device", "name", "proof"}, cls.TYPE)
-        return cls(device=fields["device"], name=fields["name"], proof=fields["proof"])
+        expected = {"type", "device", "name", "proof"}
+        _check_keys(fields, expected, cls.TYPE, optional="private_proof")
+        return cls(
+            device=fields["device"],
+            name=fields["name"],
+            proof=fields["proof"],
+            private_proof=fields.get("private_proof"),
+        )
 
 
 def _byte_items(value: object, name: str) -> tuple[bytes, ...]:
@@ -344,6 +370,53 @@ def _heads(value: object) -> tuple[SeenHead, ...]:
     return heads
 
 
+def _check_added(value: object) -> None:
+    if not isinstance(value, bytes) or not value:
+        raise MalformedError("the added entry is a non-empty byte string")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrivateWelcome:
+    """The member's private space, in the welcome of a self pairing (SPEC.md 11.6.5).
+
+    The same parts as the welcome's own, for the offer's ``private`` space: the heads of
+    its feeds once ``added`` (the roster entry adding the device there) is appended, and
+    its epoch keys wrapped for the new device. It lives on the welcome's relay.
+    """
+
+    space: bytes
+    heads: tuple[SeenHead, ...] = field(repr=False)
+    envelopes: tuple[bytes, ...] = field(repr=False)
+    added: bytes = field(repr=False)
+
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"space", "heads", "envelopes", "added"})
+
+    def __post_init__(self) -> None:
+        _bytes(self.space, SPACE_ID_BYTES, "a private space id")
+        object.__setattr__(self, "heads", _heads(self.heads))
+        object.__setattr__(self, "envelopes", _byte_items(self.envelopes, "the envelopes"))
+        _check_added(self.added)
+
+    def to_map(self) -> dict[str, Any]:
+        return {
+            "space": self.space,
+            "heads": [head.to_wire() for head in self.heads],
+            "envelopes": list(self.envelopes),
+            "added": self.added,
+        }
+
+    @classmethod
+    def from_map(cls, fields: object) -> PrivateWelcome:
+        if not isinstance(fields, dict) or set(fields) != cls.FIELDS:
+            raise MalformedError("a welcome's private part has exactly the fields of SPEC 11.6.5")
+        return cls(
+            space=fields["space"],
+            heads=_heads(fields["heads"]),
+            envelopes=_byte_items(fields["envelopes"], "the envelopes"),
+            added=fields["added"],
+        )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Welcome:
     """Everything the new device needs to enter the space, sent after approval.
@@ -353,6 +426,7 @@ class Welcome:
     fetches the feeds from the relay and checks that they reach these heads, so the relay
     cannot hide or roll back anything the inviter had seen. ``envelopes`` are the encoded
     key envelopes of every epoch, wrapped for the new device (SPEC.md section 11.6.5).
+    ``private`` is the member's private space, when the request asked for it.
     """
 
     TYPE: ClassVar[MessageType] = MessageType.WELCOME
@@ -361,17 +435,22 @@ class Welcome:
     heads: tuple[SeenHead, ...] = field(repr=False)
     envelopes: tuple[bytes, ...] = field(repr=False)
     added: bytes = field(repr=False)
+    private: PrivateWelcome | None = None
 
     def __post_init__(self) -> None:
         _bytes(self.space, SPACE_ID_BYTES, "a space id")
         check_relay_url(self.relay)
         object.__setattr__(self, "heads", _heads(self.heads))
         object.__setattr__(self, "envelopes", _byte_items(self.envelopes, "the envelopes"))
-        if not isinstance(self.added, bytes) or not self.added:
-            raise MalformedError("the added entry is a non-empty byte string")
+        _check_added(self.added)
+        if self.private is not None:
+            if not isinstance(self.private, PrivateWelcome):
+                raise MalformedError("a welcome's private part is a map")
+            if self.private.space == self.space:
+                raise MalformedError("the private space is another space than the welcome's")
 
     def to_map(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "type": self.TYPE.value,
             "space": self.space,
             "relay": self.relay,
@@ -379,17 +458,22 @@ class Welcome:
             "envelopes": list(self.envelopes),
             "added": self.added,
         }
+        if self.private is not None:
+            body["private"] = self.private.to_map()
+        return body
 
     @classmethod
     def from_map(cls, fields: dict[str, Any]) -> Welcome:
         expected = {"type", "space", "relay", "heads", "envelopes", "added"}
-        _check_keys(fields, expected, cls.TYPE)
+        _check_keys(fields, expected, cls.TYPE, optional="private")
+        private = fields.get("private")
         return cls(
             space=fields["space"],
             relay=fields["relay"],
             heads=_heads(fields["heads"]),
             envelopes=_byte_items(fields["envelopes"], "the envelopes"),
             added=fields["added"],
+            private=None if private is None else PrivateWelcome.from_map(private),
         )
 
 
@@ -483,50 +567,3 @@ def decode_inner(data: bytes) -> InnerMessage:
     if cls is None:
         raise MalformedError("not a message that travels sealed")
     return cls.from_map(fields)
-
-
-def check_welcome(welcome: Welcome, *, offer: Offer, request: Request) -> None:
-    """Check that a welcome admits exactly the requested device (SPEC.md section 11.9).
-
-    ``added`` must be a roster entry of the offered space, signed by the inviter, that
-    adds the requested device with its own proof to the expected member; the heads must
-    name it; every envelope must be for this space and device and come from the inviter.
-    What only the whole roster can show (that the inviter may add devices at all) is
-    checked when the new device folds the roster it fetches.
-
-    Raises:
-        WrongSpaceError: the welcome, its entry or an envelope is for another space.
-        RosterError: the entry does not add this device to this member, or the heads
-            do not name it, or there is no envelope.
-        BadSignatureError: the entry's signature does not verify.
-        MalformedError, OversizedError, UnsupportedVersionError: an item does not decode.
-    """
-    if welcome.space != offer.space:
-        raise WrongSpaceError("the welcome is for another space than the offer")
-    added = Entry.from_bytes(welcome.added)
-    if added.space != offer.space:
-        raise WrongSpaceError("the added entry belongs to another space")
-    if added.type is not EntryType.ROSTER or added.device != offer.inviter:
-        raise RosterError("the added entry is not a roster entry of the inviting device")
-    verify_signature(added.device, added.signing_bytes(), added.sig)
-    record = decode_record(added.body)
-    if offer.purpose is Purpose.PARTNER:
-        expected: AddMember | AddDevice = AddMember(
-            member=member_id_of(request.device), device=request.device, proof=request.proof
-        )
-    else:
-        if offer.member is None:  # pragma: no cover - Offer refuses this
-            raise MalformedError("a self offer names its member")
-        expected = AddDevice(member=offer.member, device=request.device, proof=request.proof)
-    if record != expected:
-        raise RosterError("the added entry does not add this device as it asked")
-    if SeenHead(device=added.device, seq=added.seq, id=added.id) not in welcome.heads:
-        raise RosterError("the welcome's heads do not reach the added entry")
-    if not welcome.envelopes:
-        raise RosterError("the welcome carries no epoch key")
-    for data in welcome.envelopes:
-        envelope = KeyEnvelope.from_bytes(data)
-        if envelope.space != offer.space:
-            raise WrongSpaceError("a key envelope belongs to another space")
-        if envelope.recipient != request.device or envelope.sender != offer.inviter:
-            raise RosterError("a key envelope is not from the inviter to this device")
