@@ -7,14 +7,13 @@ need no patching. Sizes come from the library's constants.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import nacl.bindings as sodium
 import nacl.exceptions
-import nacl.hash
 import nacl.signing
 import nacl.utils
-from nacl.encoding import RawEncoder
 
 from protocol.errors import BadSignatureError, MalformedError, UsageError
 
@@ -65,7 +64,9 @@ def blake2b(data: bytes, *, person: bytes, size: int = HASH_BYTES, key: bytes = 
         raise UsageError("personalisation strings are at most 16 bytes")
     padded = person.ljust(PERSONAL_BYTES, b"\x00")
     return bytes(
-        nacl.hash.blake2b(data, digest_size=size, key=key, person=padded, encoder=RawEncoder)
+        sodium.crypto_generichash_blake2b_salt_personal(
+            data, digest_size=size, key=key, person=padded
+        )
     )
 
 
@@ -148,8 +149,11 @@ def verify_signature(device: bytes, message: bytes, signature: bytes) -> None:
     """
     if len(signature) != SIGNATURE_BYTES or len(device) != PUBLIC_KEY_BYTES:
         raise BadSignatureError("signature or key has the wrong length")
+    if not isinstance(device, bytes):
+        raise UsageError("a device key is bytes")
     try:
-        nacl.signing.VerifyKey(device).verify(message, signature)
+        # What nacl.signing.VerifyKey.verify does, without building a key object.
+        sodium.crypto_sign_open(signature + message, device)
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError, ValueError):
         raise BadSignatureError("the signature does not verify") from None
 
@@ -187,10 +191,24 @@ def safety_number(keys_a: list[bytes], keys_b: list[bytes]) -> str:
 
 
 def content_key(epoch_key: bytes, space: bytes, epoch: int) -> bytes:
-    """The AEAD key of one space and epoch (SPEC.md section 4.3)."""
+    """The AEAD key of one space and epoch (SPEC.md section 4.3).
+
+    Every entry of an epoch uses the same key, so the last few derived are kept
+    (keyed by all three inputs); :func:`forget_content_keys` drops them.
+    """
     if len(epoch_key) != KEY_BYTES:
         raise UsageError(f"an epoch key is {KEY_BYTES} bytes")
+    return _derive_content_key(epoch_key, space, epoch)
+
+
+@functools.lru_cache(maxsize=64)
+def _derive_content_key(epoch_key: bytes, space: bytes, epoch: int) -> bytes:
     return blake2b(space + epoch.to_bytes(8, "big"), person=Personal.CONTENT_KEY, key=epoch_key)
+
+
+def forget_content_keys() -> None:
+    """Drop the content keys :func:`content_key` keeps (e.g. when a profile is wiped)."""
+    _derive_content_key.cache_clear()
 
 
 def key_id(epoch_key: bytes) -> bytes:

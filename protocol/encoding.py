@@ -76,26 +76,62 @@ def _refuse_tag(decoder: object, tag: object) -> object:
     raise MalformedError("CBOR tags are not part of the canonical encoding")
 
 
-def _check_decoded(value: object, depth: int = 0) -> None:
+#: Types cbor2 decodes that need no check beyond their type (``bool`` before ``int``).
+_PLAIN_TYPES = frozenset({type(None), bool, bytes, str})
+
+
+def _check_decoded(value: object, depth: int = 0) -> bool:
+    """Check that a decoded ``value`` lies in the data model; returns whether every map
+    in it has its keys in canonical order (SPEC.md section 2).
+
+    Raises:
+        MalformedError: something outside the model, or nesting too deep.
+    """
     if depth > MAX_DEPTH:
         raise MalformedError("nesting deeper than the canonical encoding allows")
     if value is None or isinstance(value, bool | bytes | str):
-        return
+        return True
     if isinstance(value, int):
         if not INT_MIN <= value <= INT_MAX:
             raise MalformedError("integer outside the signed 64-bit range")
-        return
+        return True
     if isinstance(value, list):
-        for item in value:
-            _check_decoded(item, depth + 1)
-        return
+        return _check_items(value, depth)
     if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise MalformedError("map keys must be text strings")
-            _check_decoded(item, depth + 1)
-        return
+        return _check_map(value, depth)
     raise MalformedError(f"{type(value).__name__} is not part of the canonical encoding")
+
+
+def _check_items(items: list[Any], depth: int) -> bool:
+    # Scalars are checked here rather than by a call each: most children are scalars.
+    in_order = True
+    shallow = depth < MAX_DEPTH
+    for item in items:
+        kind = type(item)
+        if shallow and (kind in _PLAIN_TYPES or (kind is int and INT_MIN <= item <= INT_MAX)):
+            continue
+        in_order = _check_decoded(item, depth + 1) and in_order
+    return in_order
+
+
+def _check_map(fields: dict[Any, Any], depth: int) -> bool:
+    in_order = True
+    shallow = depth < MAX_DEPTH
+    previous_size, previous = -1, ""
+    for key, item in fields.items():
+        if not isinstance(key, str):
+            raise MalformedError("map keys must be text strings")
+        # Canonical order: shorter encoded key first, then bytewise. UTF-8 keeps the
+        # order of code points, so keys of one length compare as Python strings do.
+        size = len(key) if key.isascii() else len(key.encode())
+        if size < previous_size or (size == previous_size and key <= previous):
+            in_order = False
+        previous_size, previous = size, key
+        kind = type(item)
+        if shallow and (kind in _PLAIN_TYPES or (kind is int and INT_MIN <= item <= INT_MAX)):
+            continue
+        in_order = _check_decoded(item, depth + 1) and in_order
+    return in_order
 
 
 def decode(data: bytes, *, max_size: int = MAX_ENCODED_SIZE) -> CanonicalValue:
@@ -124,9 +160,13 @@ def decode(data: bytes, *, max_size: int = MAX_ENCODED_SIZE) -> CanonicalValue:
         raise
     except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise MalformedError(f"not valid CBOR: {type(exc).__name__}") from None
-    _check_decoded(value)
+    # Every map's keys are in canonical order, so re-encoding in the decoded order
+    # (cbor2 keeps it, and always writes the shortest heads and definite lengths) gives
+    # the canonical encoding without sorting again.
+    if not _check_decoded(value):
+        raise MalformedError("not the canonical encoding of its value")
     try:
-        again = cbor2.dumps(value, canonical=True)
+        again = cbor2.dumps(value)
     except (cbor2.CBOREncodeError, ValueError, TypeError) as exc:  # pragma: no cover - defensive
         raise MalformedError(f"cannot re-encode: {type(exc).__name__}") from None
     if again != data:

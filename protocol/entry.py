@@ -107,6 +107,9 @@ class Entry:
     body: bytes = b""
     sig: bytes = field(default=b"", repr=False)
     v: int = FORMAT_VERSION
+    #: The bytes the entry was decoded from (see :meth:`from_bytes`), else None. Not part
+    #: of the entry's value: copies made with ``dataclasses.replace`` do not carry it.
+    _wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.v != FORMAT_VERSION:
@@ -166,10 +169,26 @@ class Entry:
         return header
 
     def header_bytes(self) -> bytes:
+        """The canonical encoding of :meth:`header_map`."""
+        cuts = self._wire_cuts()
+        if cuts is not None:
+            wire, seq_end, _, body_end = cuts
+            return b"".join((_map_head(self._field_count() - 2), wire[1:seq_end], wire[body_end:]))
         return encoding.encode(self.header_map())
 
     def signing_bytes(self) -> bytes:
         """What the device signs: the context prefix and the entry without ``sig``."""
+        cuts = self._wire_cuts()
+        if cuts is not None:
+            wire, seq_end, sig_end, _ = cuts
+            return b"".join(
+                (
+                    SigContext.ENTRY,
+                    _map_head(self._field_count() - 1),
+                    wire[1:seq_end],
+                    wire[sig_end:],
+                )
+            )
         unsigned = self.header_map()
         unsigned["body"] = self.body
         return SigContext.ENTRY + encoding.encode(unsigned)
@@ -180,12 +199,45 @@ class Entry:
         Raises:
             UsageError: the entry is not signed yet.
         """
+        if self._wire is not None:
+            return self._wire
         if not self.sig:
             raise UsageError("an unsigned entry has no wire form")
         full = self.header_map()
         full["body"] = self.body
         full["sig"] = self.sig
         return encoding.encode(full)
+
+    def _field_count(self) -> int:
+        return 11 if self.nonce is not None else 10
+
+    def _wire_cuts(self) -> tuple[memoryview, int, int, int] | None:
+        """Where ``seq``, ``sig`` and ``body`` end in the bytes the entry was decoded from.
+
+        Those bytes are the canonical encoding of the entry (:func:`encoding.decode`
+        takes nothing else), and a canonical map is its head and then its pairs in key
+        order, each pair encoded on its own. In that order (SPEC.md 2) an entry's keys
+        are ``v``, ``seq``, ``sig``, ``body``, then every other header field; so the
+        signed map and the header are the received pairs without ``sig`` (and
+        ``body``) under a new map head, byte for byte what encoding them again gives.
+        None for an entry built in memory, which is encoded instead.
+        """
+        wire = self._wire
+        if wire is None:
+            return None
+        # The map head, then "v": 1, then "seq" and its value.
+        seq_end = 1 + len(_V_PAIR) + len(_SEQ_KEY) + _head_size(self.seq)
+        sig_end = seq_end + len(_SIG_KEY) + _head_size(SIGNATURE_BYTES) + SIGNATURE_BYTES
+        body_end = sig_end + len(_BODY_KEY) + _head_size(len(self.body)) + len(self.body)
+        # Cheap confirmation of the layout; decoding already guarantees it.
+        if not (
+            wire[0] == _map_head(self._field_count())[0]
+            and wire.startswith(_SIG_KEY, seq_end)
+            and wire.startswith(_BODY_KEY, sig_end)
+            and wire.startswith(_PREV_KEY, body_end)
+        ):  # pragma: no cover - unreachable for canonical input
+            return None
+        return memoryview(wire), seq_end, sig_end, body_end
 
     @property
     def id(self) -> bytes:
@@ -202,7 +254,11 @@ class Entry:
             UnsupportedVersionError: a ``v`` other than 1.
         """
         fields = encoding.decode_map(data, max_size=MAX_ENTRY_BYTES)
-        return cls.from_map(fields)
+        entry = cls.from_map(fields)
+        # The bytes are the entry's canonical encoding (decode refuses any other form):
+        # keep them for its signature, header and id instead of encoding it again.
+        object.__setattr__(entry, "_wire", bytes(data))
+        return entry
 
     @classmethod
     def from_map(cls, fields: Mapping[str, Any]) -> Entry:
@@ -248,6 +304,34 @@ class Entry:
             body=fields["body"],
             sig=sig,
         )
+
+
+# Encoded keys of an entry's map that come first in canonical order (SPEC.md 2, 4.1).
+_V_PAIR = b"\x61v\x01"  # "v": 1
+_SEQ_KEY = b"\x63seq"
+_SIG_KEY = b"\x63sig"
+_BODY_KEY = b"\x64body"
+_PREV_KEY = b"\x64prev"
+#: CBOR major type 5 (map) in the first byte of a head.
+_MAP_TYPE = 0xA0
+
+
+def _map_head(count: int) -> bytes:
+    """The one-byte head of a map of ``count`` pairs (fewer than 24)."""
+    return bytes((_MAP_TYPE | count,))
+
+
+def _head_size(argument: int) -> int:
+    """Bytes in the shortest CBOR head (type and argument) for ``argument`` >= 0."""
+    if argument < 24:
+        return 1
+    if argument <= 0xFF:
+        return 2
+    if argument <= 0xFFFF:
+        return 3
+    if argument <= 0xFFFF_FFFF:
+        return 5
+    return 9
 
 
 def entry_id(encoded: bytes) -> bytes:
