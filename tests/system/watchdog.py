@@ -61,6 +61,19 @@ class Watchdog:
         self._task = asyncio.ensure_future(self._run(api, writer, ws))
         return self
 
+    async def rounds_done(self, count: int, *, timeout: float = 30.0) -> None:
+        """Wait until ``count`` rounds went through in all (or one failed): the relay is
+        shown serving others after the abuse too, however fast the abuse itself was."""
+        deadline = time.monotonic() + timeout
+        while (
+            len(self.report.latencies) < count
+            and not self.report.failures
+            and self._task is not None
+            and not self._task.done()
+            and time.monotonic() < deadline
+        ):
+            await asyncio.sleep(self.interval)
+
     async def __aexit__(self, *exc: object) -> None:
         self._stop.set()
         if self._task is not None:
