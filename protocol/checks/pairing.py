@@ -1,11 +1,14 @@
 """Vector checks for pairing (SPEC.md section 12.x, files ``pairing-*.json``).
 
-Three kinds:
+Four kinds:
 
 * ``pairing-code``: the word list, typed codes made from a nameplate and 4 secret bytes,
   codes as a person might type them, and typed text that must be refused.
 * ``pairing-uri``: QR invite URIs built from their fields, and URIs a parser must refuse
   with a given error code at a given time.
+* ``pairing-message``: the plaintext of a sealed message (an ``offer``, ``request`` or
+  ``welcome``, with or without the private space of self pairing), which must decode
+  and encode back to the same bytes, or be refused with a given error code.
 * ``pairing-session``: a whole pairing with every random value fixed. The checker runs
   both machines and compares every derived value and every message byte for byte, or
   checks that the run fails where and how the case says.
@@ -44,7 +47,17 @@ from protocol.pairing_keys import (
     x25519_public,
     x25519_shared,
 )
-from protocol.pairing_messages import Hello, Offer, Pake, Request, Welcome, decode_clear
+from protocol.pairing_messages import (
+    Hello,
+    Offer,
+    Pake,
+    PrivateWelcome,
+    Request,
+    Welcome,
+    decode_clear,
+    decode_inner,
+    encode_message,
+)
 
 
 def _hex(value: str | None) -> bytes | None:
@@ -102,6 +115,20 @@ def check_uri(case: Case) -> None:
     expect(parse_invite_uri(case["uri"], now=case["now"]) == invite, "the parsed URI differs")
 
 
+# -- pairing-message ------------------------------------------------------------------------------
+
+
+def check_message(case: Case) -> None:
+    data = bytes.fromhex(case["message"])
+    if "error" in case:
+        got = _error_code(lambda: decode_inner(data))
+        expect(got == case["error"], f"expected error {case['error']}, got {got}")
+        return
+    message = decode_inner(data)
+    expect(message.TYPE.value == case["type"], f"decoded a {message.TYPE.value}")
+    expect(encode_message(message) == data, "the message does not encode back to its bytes")
+
+
 # -- pairing-session ------------------------------------------------------------------------------
 
 
@@ -112,6 +139,7 @@ def _offer(fields: dict[str, Any]) -> Offer:
         inviter=bytes.fromhex(fields["inviter"]),
         member=_hex(fields["member"]),
         name=fields["name"],
+        private=_hex(fields.get("private")),
     )
 
 
@@ -120,19 +148,33 @@ def _request(fields: dict[str, Any]) -> Request:
         device=bytes.fromhex(fields["device"]),
         name=fields["name"],
         proof=bytes.fromhex(fields["proof"]),
+        private_proof=_hex(fields.get("private_proof")),
+    )
+
+
+def _heads(items: list[list[Any]]) -> tuple[SeenHead, ...]:
+    return tuple(
+        SeenHead(device=bytes.fromhex(device), seq=seq, id=bytes.fromhex(head))
+        for device, seq, head in items
     )
 
 
 def _welcome(fields: dict[str, Any]) -> Welcome:
+    private = fields.get("private")
     return Welcome(
         space=bytes.fromhex(fields["space"]),
         relay=fields["relay"],
-        heads=tuple(
-            SeenHead(device=bytes.fromhex(device), seq=seq, id=bytes.fromhex(head))
-            for device, seq, head in fields["heads"]
-        ),
+        heads=_heads(fields["heads"]),
         envelopes=tuple(bytes.fromhex(item) for item in fields["envelopes"]),
         added=bytes.fromhex(fields["added"]),
+        private=None
+        if private is None
+        else PrivateWelcome(
+            space=bytes.fromhex(private["space"]),
+            heads=_heads(private["heads"]),
+            envelopes=tuple(bytes.fromhex(item) for item in private["envelopes"]),
+            added=bytes.fromhex(private["added"]),
+        ),
     )
 
 
@@ -223,41 +265,41 @@ def run_session(case: Case) -> dict[str, Any]:
     def post(side: str, kind: str, data: bytes) -> None:
         messages.append({"from": side, "type": kind, "bytes": data.hex()})
 
-    pake = inviter.start()
-    post("inviter", "pake", pake)
-    joiner.receive(pake, now=now)
-    hello_bytes = joiner.send_hello(now=now)
-    post("joiner", "hello", hello_bytes)
-    hello = decode_clear(hello_bytes)
-    if not isinstance(hello, Hello):
-        raise VectorMismatch("the joiner's second message is not a hello")
+    class _Stop(Exception):
+        """A side refused a message: the run ends there, as the case expects."""
+
+    def deliver(side: str, kind: str, data: bytes) -> None:
+        """Post ``data`` from ``side`` and have the other side receive it."""
+        messages.append({"from": side, "type": kind, "bytes": data.hex()})
+        receiver, name = (joiner, "joiner") if side == "inviter" else (inviter, "inviter")
+        try:
+            receiver.receive(data, now=now)
+        except AccordError as error:
+            result["error"] = {"at": kind, "side": name, "code": error.code.value}
+            raise _Stop from None
+
     try:
-        inviter.receive(hello_bytes, now=now)
-    except AccordError as error:
-        result["error"] = {"at": "hello", "side": "inviter", "code": error.code.value}
-        result["states"] = [inviter.state.value, joiner.state.value]
-        return result
-    inviter_pake = decode_clear(pake)
-    if not isinstance(inviter_pake, Pake):
-        raise VectorMismatch("the inviter's first message is not a pake")
-    result.update(_derived(case, invite, hello, inviter_pake.pake))
-    offer = inviter.send_offer()
-    post("inviter", "offer", offer)
-    joiner.receive(offer, now=now)
-    request = joiner.send_request(_request(inputs["request"]))
-    post("joiner", "request", request)
-    inviter.receive(request, now=now)
-    expect(inviter.sas == joiner.sas, "the two sides' SAS differ")
-    if inputs["welcome"] is None:
-        post("inviter", "decline", inviter.decline())
-        joiner.receive(bytes.fromhex(messages[-1]["bytes"]), now=now)
-    else:
-        welcome = inviter.approve(_welcome(inputs["welcome"]))
-        post("inviter", "welcome", welcome)
-        joiner.receive(welcome, now=now)
-        done = joiner.send_done()
-        post("joiner", "done", done)
-        inviter.receive(done, now=now)
+        pake = inviter.start()
+        deliver("inviter", "pake", pake)
+        hello_bytes = joiner.send_hello(now=now)
+        hello = decode_clear(hello_bytes)
+        if not isinstance(hello, Hello):
+            raise VectorMismatch("the joiner's second message is not a hello")
+        deliver("joiner", "hello", hello_bytes)
+        inviter_pake = decode_clear(pake)
+        if not isinstance(inviter_pake, Pake):
+            raise VectorMismatch("the inviter's first message is not a pake")
+        result.update(_derived(case, invite, hello, inviter_pake.pake))
+        deliver("inviter", "offer", inviter.send_offer())
+        deliver("joiner", "request", joiner.send_request(_request(inputs["request"])))
+        expect(inviter.sas == joiner.sas, "the two sides' SAS differ")
+        if inputs["welcome"] is None:
+            deliver("inviter", "decline", inviter.decline())
+        else:
+            deliver("inviter", "welcome", inviter.approve(_welcome(inputs["welcome"])))
+            deliver("joiner", "done", joiner.send_done())
+    except _Stop:
+        pass
     result["states"] = [inviter.state.value, joiner.state.value]
     return result
 
@@ -278,5 +320,6 @@ def check_session(case: Case) -> None:
 CHECKERS: dict[str, Checker] = {
     "pairing-code": check_code,
     "pairing-uri": check_uri,
+    "pairing-message": check_message,
     "pairing-session": check_session,
 }

@@ -16,12 +16,19 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # when run as a script
     sys.path.insert(0, str(ROOT))
 
+from protocol import encoding  # noqa: E402
 from protocol.checks.pairing import run_session  # noqa: E402
 from protocol.crypto import DeviceKey, blake2b, member_id_of  # noqa: E402
 from protocol.entry import SeenHead, seal_roster  # noqa: E402
 from protocol.epochs import wrap_epoch_key  # noqa: E402
 from protocol.pairing_codes import WORDS, InviteUri, Purpose, TypedCode, b64encode  # noqa: E402
-from protocol.pairing_messages import Request, Welcome  # noqa: E402
+from protocol.pairing_messages import (  # noqa: E402
+    Offer,
+    PrivateWelcome,
+    Request,
+    Welcome,
+    encode_message,
+)
 from protocol.roster_records import (  # noqa: E402
     AddDevice,
     AddMember,
@@ -165,6 +172,45 @@ def uri_cases() -> list[dict[str, Any]]:
     return cases
 
 
+def _space_part(
+    *,
+    inviter: DeviceKey,
+    space: bytes,
+    record: AddMember | AddDevice,
+    to: bytes,
+    epoch_key: bytes,
+    ephemeral_secret: bytes | None,
+) -> tuple[tuple[SeenHead, ...], tuple[bytes, ...], bytes]:
+    """One space's part of a welcome: the inviter founds the space (seq 1), then writes
+    ``record`` (seq 2), and wraps the epoch-0 key for ``to``: (heads, envelopes, added)."""
+    founding = seal_roster(
+        device_key=inviter,
+        space=space,
+        seq=1,
+        prev=None,
+        epoch=0,
+        record=encode_record(Found(member=member_id_of(inviter.public), device=inviter.public)),
+    )
+    added = seal_roster(
+        device_key=inviter,
+        space=space,
+        seq=2,
+        prev=founding.id,
+        epoch=0,
+        record=encode_record(record),
+    )
+    envelope = wrap_epoch_key(
+        from_key=inviter,
+        to=to,
+        space=space,
+        epoch=0,
+        epoch_key=epoch_key,
+        ephemeral_secret=ephemeral_secret,
+    )
+    heads = (SeenHead(device=inviter.public, seq=added.seq, id=added.id),)
+    return heads, (envelope.to_bytes(),), added.to_bytes()
+
+
 def build_welcome(
     *,
     inviter: DeviceKey,
@@ -177,14 +223,6 @@ def build_welcome(
 ) -> Welcome:
     """A real welcome: the inviter founds the space (seq 1), then adds the requested
     device (seq 2), and wraps the epoch-0 key for it."""
-    founding = seal_roster(
-        device_key=inviter,
-        space=space,
-        seq=1,
-        prev=None,
-        epoch=0,
-        record=encode_record(Found(member=member_id_of(inviter.public), device=inviter.public)),
-    )
     record: AddMember | AddDevice
     if purpose is Purpose.PARTNER:
         record = AddMember(
@@ -194,35 +232,149 @@ def build_welcome(
         record = AddDevice(
             member=member_id_of(inviter.public), device=request.device, proof=request.proof
         )
-    added = seal_roster(
-        device_key=inviter,
+    heads, envelopes, added = _space_part(
+        inviter=inviter,
         space=space,
-        seq=2,
-        prev=founding.id,
-        epoch=0,
-        record=encode_record(record),
-    )
-    envelope = wrap_epoch_key(
-        from_key=inviter,
+        record=record,
         to=request.device,
-        space=space,
-        epoch=0,
         epoch_key=epoch_key,
         ephemeral_secret=ephemeral_secret,
     )
-    return Welcome(
-        space=space,
-        relay=relay,
-        heads=(SeenHead(device=inviter.public, seq=added.seq, id=added.id),),
-        envelopes=(envelope.to_bytes(),),
-        added=added.to_bytes(),
+    return Welcome(space=space, relay=relay, heads=heads, envelopes=envelopes, added=added)
+
+
+def build_private_part(
+    *,
+    inviter: DeviceKey,
+    private: bytes,
+    device: bytes,
+    proof: bytes,
+    epoch_key: bytes,
+    ephemeral_secret: bytes | None = None,
+) -> PrivateWelcome:
+    """A real private part (SPEC.md 11.12): the inviter founds its member's private space,
+    then adds ``device`` to its member with ``proof``, and wraps the epoch-0 key."""
+    record = AddDevice(member=member_id_of(inviter.public), device=device, proof=proof)
+    heads, envelopes, added = _space_part(
+        inviter=inviter,
+        space=private,
+        record=record,
+        to=device,
+        epoch_key=epoch_key,
+        ephemeral_secret=ephemeral_secret,
     )
+    return PrivateWelcome(space=private, heads=heads, envelopes=envelopes, added=added)
+
+
+def _private_fields(part: PrivateWelcome) -> dict[str, Any]:
+    return {
+        "space": part.space.hex(),
+        "heads": [[h.device.hex(), h.seq, h.id.hex()] for h in part.heads],
+        "envelopes": [item.hex() for item in part.envelopes],
+        "added": part.added.hex(),
+    }
+
+
+# -- pairing-message ------------------------------------------------------------------------------
+
+
+def message_cases() -> list[dict[str, Any]]:
+    """Sealed plaintexts with and without the private space of self pairing (11.12)."""
+    inviter = DeviceKey.generate(fixed("message inviter device"))
+    joiner = DeviceKey.generate(fixed("message joiner device"))
+    space, private = fixed("message space", 16), fixed("message private space", 16)
+    member = member_id_of(inviter.public)
+    self_offer = Offer(
+        purpose=Purpose.SELF,
+        space=space,
+        inviter=inviter.public,
+        member=member,
+        name="Alex’s laptop",
+        private=private,
+    )
+    proof = join_proof(joiner, space=space, member=member, by=inviter.public)
+    private_proof = join_proof(joiner, space=private, member=member, by=inviter.public)
+    request = Request(
+        device=joiner.public, name="Alex’s phone", proof=proof, private_proof=private_proof
+    )
+    welcome = build_welcome(
+        inviter=inviter,
+        space=space,
+        purpose=Purpose.SELF,
+        request=request,
+        relay=RELAY,
+        epoch_key=fixed("message epoch key"),
+        ephemeral_secret=fixed("message envelope ephemeral"),
+    )
+    part = build_private_part(
+        inviter=inviter,
+        private=private,
+        device=joiner.public,
+        proof=private_proof,
+        epoch_key=fixed("message private epoch key"),
+        ephemeral_secret=fixed("message private envelope ephemeral"),
+    )
+    linked = Welcome(
+        space=space,
+        relay=RELAY,
+        heads=welcome.heads,
+        envelopes=welcome.envelopes,
+        added=welcome.added,
+        private=part,
+    )
+    cases: list[dict[str, Any]] = []
+
+    def good(name: str, message: Offer | Request | Welcome) -> None:
+        data = encode_message(message)
+        cases.append({"name": name, "message": data.hex(), "type": message.TYPE.value})
+
+    def bad(name: str, fields: dict[str, Any], error: str = "malformed") -> None:
+        cases.append({"name": name, "message": encoding.encode(fields).hex(), "error": error})
+
+    good("a self offer that names the private space", self_offer)
+    good("a request with the private space's join proof", request)
+    good("a welcome with the private space's part", linked)
+    offer_map = self_offer.to_map()
+    bad(
+        "a partner offer that names a private space",
+        {**offer_map, "purpose": "partner", "member": None},
+    )
+    bad("a private space given as null", {**offer_map, "private": None})
+    bad("a private space equal to the offered space", {**offer_map, "private": space})
+    bad("a private space id of 15 bytes", {**offer_map, "private": private[:15]})
+    request_map = request.to_map()
+    bad("a private space's proof given as null", {**request_map, "private_proof": None})
+    bad("a private space's proof of 63 bytes", {**request_map, "private_proof": private_proof[:63]})
+    welcome_map = linked.to_map()
+    part_map = part.to_map()
+    bad("a welcome's private part given as null", {**welcome_map, "private": None})
+    bad(
+        "a welcome's private part for the welcome's own space",
+        {**welcome_map, "private": {**part_map, "space": space}},
+    )
+    bad(
+        "a welcome's private part without its envelopes",
+        {**welcome_map, "private": {k: v for k, v in part_map.items() if k != "envelopes"}},
+    )
+    bad(
+        "a welcome's private part with an extra field",
+        {**welcome_map, "private": {**part_map, "relay": RELAY}},
+    )
+    bad(
+        "a welcome's private part that is an array", {**welcome_map, "private": [part_map["space"]]}
+    )
+    return cases
 
 
 # -- pairing-session ------------------------------------------------------------------------------
 
 
-def session_inputs(label: str, *, mode: str, purpose: Purpose, approve: bool) -> dict[str, Any]:
+def session_inputs(
+    label: str, *, mode: str, purpose: Purpose, approve: bool, private: str | None = None
+) -> dict[str, Any]:
+    """The inputs of one session. ``private`` (self pairing, SPEC.md 11.12): None, the
+    inviter offers no private space; ``"offered"``, it does and the joiner leaves it out;
+    ``"linked"``, the joiner signs its second proof and the welcome carries the part."""
     inviter_device = DeviceKey.generate(fixed(f"{label} inviter device"))
     joiner_device = DeviceKey.generate(fixed(f"{label} joiner device"))
     space = fixed(f"{label} space", 16)
@@ -259,6 +411,14 @@ def session_inputs(label: str, *, mode: str, purpose: Purpose, approve: bool) ->
         },
         "welcome": None,
     }
+    private_space = fixed(f"{label} private space", 16)
+    private_proof = join_proof(
+        joiner_device, space=private_space, member=member, by=inviter_device.public
+    )
+    if private is not None:
+        inputs["offer"]["private"] = private_space.hex()
+    if private == "linked":
+        inputs["request"]["private_proof"] = private_proof.hex()
     if mode == "qr":
         inputs["joiner_ephemeral_secret"] = fixed(f"{label} e_J").hex()
     else:
@@ -286,6 +446,16 @@ def session_inputs(label: str, *, mode: str, purpose: Purpose, approve: bool) ->
             "envelopes": [item.hex() for item in welcome.envelopes],
             "added": welcome.added.hex(),
         }
+        if private == "linked":
+            part = build_private_part(
+                inviter=inviter_device,
+                private=private_space,
+                device=joiner_device.public,
+                proof=private_proof,
+                epoch_key=fixed(f"{label} private epoch key"),
+                ephemeral_secret=fixed(f"{label} private envelope ephemeral"),
+            )
+            inputs["welcome"]["private"] = _private_fields(part)
     return inputs
 
 
@@ -312,6 +482,61 @@ def session_cases() -> list[dict[str, Any]]:
     case = {"name": wrong, "inputs": inputs}
     case["expect"] = run_session(case)
     cases.append(case)
+    cases.extend(private_session_cases())
+    return cases
+
+
+def private_session_cases() -> list[dict[str, Any]]:
+    """Self pairings that link the member's private space (SPEC.md 11.12), and welcomes
+    or requests that get it wrong, each refused where and how 11.12 says."""
+    cases: list[dict[str, Any]] = []
+
+    def add(name: str, inputs: dict[str, Any]) -> None:
+        case: dict[str, Any] = {"name": name, "inputs": inputs}
+        case["expect"] = run_session(case)
+        cases.append(case)
+
+    name = "QR code, self pairing that links the private space, approved"
+    add(name, session_inputs(name, mode="qr", purpose=Purpose.SELF, approve=True, private="linked"))
+    name = "typed code, self pairing: the private space offered, the joiner leaves it out"
+    add(
+        name,
+        session_inputs(name, mode="code", purpose=Purpose.SELF, approve=True, private="offered"),
+    )
+
+    name = "the private space's proof is bound to the shared space: the inviter refuses it"
+    inputs = session_inputs(name, mode="qr", purpose=Purpose.SELF, approve=True, private="linked")
+    inputs["request"]["private_proof"] = inputs["request"]["proof"]
+    add(name, inputs)
+
+    name = "the welcome leaves out the private space the joiner asked for"
+    inputs = session_inputs(name, mode="qr", purpose=Purpose.SELF, approve=True, private="linked")
+    del inputs["welcome"]["private"]
+    add(name, inputs)
+
+    name = "the welcome adds the device to the private space with the shared space's proof"
+    inputs = session_inputs(name, mode="code", purpose=Purpose.SELF, approve=True, private="linked")
+    inviter = DeviceKey.generate(fixed(f"{name} inviter device"))
+    part = build_private_part(
+        inviter=inviter,
+        private=bytes.fromhex(inputs["offer"]["private"]),
+        device=bytes.fromhex(inputs["request"]["device"]),
+        proof=bytes.fromhex(inputs["request"]["proof"]),
+        epoch_key=fixed(f"{name} private epoch key"),
+        ephemeral_secret=fixed(f"{name} private envelope ephemeral"),
+    )
+    inputs["welcome"]["private"] = _private_fields(part)
+    add(name, inputs)
+
+    name = "the welcome's private entry is written in the shared space"
+    inputs = session_inputs(name, mode="qr", purpose=Purpose.SELF, approve=True, private="linked")
+    inputs["welcome"]["private"]["added"] = inputs["welcome"]["added"]
+    add(name, inputs)
+
+    name = "the welcome's private key envelope is for the shared space"
+    inputs = session_inputs(name, mode="qr", purpose=Purpose.SELF, approve=True, private="linked")
+    inputs["welcome"]["private"]["envelopes"] = inputs["welcome"]["envelopes"]
+    add(name, inputs)
     return cases
 
 
@@ -334,6 +559,15 @@ def build() -> dict[str, dict[str, Any]]:
                 "URIs a parser must refuse at time `now` with the given error code."
             ),
             "cases": uri_cases(),
+        },
+        "pairing-message.json": {
+            "kind": "pairing-message",
+            "description": (
+                "Sealed plaintexts (SPEC.md 11.6, 11.12): offers, requests and welcomes "
+                "with the private space of self pairing, which must decode and encode back "
+                "to the same bytes, and plaintexts that must be refused with the given code."
+            ),
+            "cases": message_cases(),
         },
         "pairing-session.json": {
             "kind": "pairing-session",
