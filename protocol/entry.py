@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import nacl.bindings as sodium
 import nacl.exceptions
@@ -92,6 +92,15 @@ class SeenHead:
         return [self.device, self.seq, self.id]
 
 
+class _Wire(NamedTuple):
+    """The bytes an entry was decoded from, and where three of its pairs end in them."""
+
+    data: bytes
+    seq_end: int
+    sig_end: int
+    body_end: int
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Entry:
     """One entry of a device's feed. Builds validate shape, not signatures."""
@@ -109,7 +118,7 @@ class Entry:
     v: int = FORMAT_VERSION
     #: The bytes the entry was decoded from (see :meth:`from_bytes`), else None. Not part
     #: of the entry's value: copies made with ``dataclasses.replace`` do not carry it.
-    _wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    _wire: _Wire | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.v != FORMAT_VERSION:
@@ -170,23 +179,25 @@ class Entry:
 
     def header_bytes(self) -> bytes:
         """The canonical encoding of :meth:`header_map`."""
-        cuts = self._wire_cuts()
-        if cuts is not None:
-            wire, seq_end, _, body_end = cuts
-            return b"".join((_map_head(self._field_count() - 2), wire[1:seq_end], wire[body_end:]))
+        wire = self._wire
+        if wire is not None:
+            view = memoryview(wire.data)
+            return b"".join(
+                (_map_head(self._field_count() - 2), view[1 : wire.seq_end], view[wire.body_end :])
+            )
         return encoding.encode(self.header_map())
 
     def signing_bytes(self) -> bytes:
         """What the device signs: the context prefix and the entry without ``sig``."""
-        cuts = self._wire_cuts()
-        if cuts is not None:
-            wire, seq_end, sig_end, _ = cuts
+        wire = self._wire
+        if wire is not None:
+            view = memoryview(wire.data)
             return b"".join(
                 (
                     SigContext.ENTRY,
                     _map_head(self._field_count() - 1),
-                    wire[1:seq_end],
-                    wire[sig_end:],
+                    view[1 : wire.seq_end],
+                    view[wire.sig_end :],
                 )
             )
         unsigned = self.header_map()
@@ -200,7 +211,7 @@ class Entry:
             UsageError: the entry is not signed yet.
         """
         if self._wire is not None:
-            return self._wire
+            return self._wire.data
         if not self.sig:
             raise UsageError("an unsigned entry has no wire form")
         full = self.header_map()
@@ -211,33 +222,30 @@ class Entry:
     def _field_count(self) -> int:
         return 11 if self.nonce is not None else 10
 
-    def _wire_cuts(self) -> tuple[memoryview, int, int, int] | None:
-        """Where ``seq``, ``sig`` and ``body`` end in the bytes the entry was decoded from.
+    def _cut(self, data: bytes) -> _Wire | None:
+        """Where ``seq``, ``sig`` and ``body`` end in ``data``, this entry's canonical
+        encoding (:func:`encoding.decode` takes no other form).
 
-        Those bytes are the canonical encoding of the entry (:func:`encoding.decode`
-        takes nothing else), and a canonical map is its head and then its pairs in key
-        order, each pair encoded on its own. In that order (SPEC.md 2) an entry's keys
-        are ``v``, ``seq``, ``sig``, ``body``, then every other header field; so the
-        signed map and the header are the received pairs without ``sig`` (and
-        ``body``) under a new map head, byte for byte what encoding them again gives.
-        None for an entry built in memory, which is encoded instead.
+        A canonical map is its head and then its pairs in key order, each pair encoded
+        on its own. In that order (SPEC.md 2) an entry's keys are ``v``, ``seq``,
+        ``sig``, ``body``, then every other header field; so the signed map and the
+        header are the received pairs without ``sig`` (and ``body``) under a new map
+        head: byte for byte what encoding those fields again gives.
         """
-        wire = self._wire
-        if wire is None:
-            return None
         # The map head, then "v": 1, then "seq" and its value.
         seq_end = 1 + len(_V_PAIR) + len(_SEQ_KEY) + _head_size(self.seq)
         sig_end = seq_end + len(_SIG_KEY) + _head_size(SIGNATURE_BYTES) + SIGNATURE_BYTES
         body_end = sig_end + len(_BODY_KEY) + _head_size(len(self.body)) + len(self.body)
-        # Cheap confirmation of the layout; decoding already guarantees it.
+        # A cheap confirmation of the layout that decoding already guarantees.
         if not (
-            wire[0] == _map_head(self._field_count())[0]
-            and wire.startswith(_SIG_KEY, seq_end)
-            and wire.startswith(_BODY_KEY, sig_end)
-            and wire.startswith(_PREV_KEY, body_end)
+            data[0] == _MAP_TYPE | self._field_count()
+            and data.startswith(_V_PAIR + _SEQ_KEY, 1)
+            and data.startswith(_SIG_KEY, seq_end)
+            and data.startswith(_BODY_KEY, sig_end)
+            and data.startswith(_PREV_KEY, body_end)
         ):  # pragma: no cover - unreachable for canonical input
             return None
-        return memoryview(wire), seq_end, sig_end, body_end
+        return _Wire(data, seq_end, sig_end, body_end)
 
     @property
     def id(self) -> bytes:
@@ -257,7 +265,7 @@ class Entry:
         entry = cls.from_map(fields)
         # The bytes are the entry's canonical encoding (decode refuses any other form):
         # keep them for its signature, header and id instead of encoding it again.
-        object.__setattr__(entry, "_wire", bytes(data))
+        object.__setattr__(entry, "_wire", entry._cut(bytes(data)))
         return entry
 
     @classmethod
@@ -268,11 +276,8 @@ class Entry:
             raise MalformedError("entry has no integer v")
         if version != FORMAT_VERSION:
             raise UnsupportedVersionError(f"entry format version {version} is not supported")
-        expected = {"v", "type", "space", "device", "seq", "prev", "epoch", "seen", "body", "sig"}
-        keys = set(fields)
-        if fields.get("type") == EntryType.DATA.value:
-            expected.add("nonce")
-        if keys != expected:
+        expected = _DATA_FIELDS if fields.get("type") == EntryType.DATA.value else _ROSTER_FIELDS
+        if fields.keys() != expected:
             raise MalformedError("entry fields are not exactly those of SPEC section 4.1")
         try:
             entry_type = EntryType(fields["type"])
@@ -305,6 +310,12 @@ class Entry:
             sig=sig,
         )
 
+
+#: The fields of a roster entry and of a data entry (SPEC.md 4.1).
+_ROSTER_FIELDS = frozenset(
+    {"v", "type", "space", "device", "seq", "prev", "epoch", "seen", "body", "sig"}
+)
+_DATA_FIELDS = _ROSTER_FIELDS | {"nonce"}
 
 # Encoded keys of an entry's map that come first in canonical order (SPEC.md 2, 4.1).
 _V_PAIR = b"\x61v\x01"  # "v": 1
