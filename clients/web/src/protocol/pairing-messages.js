@@ -4,8 +4,10 @@
  * `pake`, `hello` and `sealed` travel as they are; `offer`, `request`, `welcome`,
  * `decline` and `done` travel only inside a sealed box. Every message is a canonical CBOR
  * map with exactly its listed fields; decoders refuse anything else with `malformed`.
+ * The optional fields (the member's private space in self pairing, SPEC.md 11.12) are
+ * absent when unused, never null.
  */
-import { compareBytes, decode, encode, isMap, newMap } from './cbor.js';
+import { bytesEqual, compareBytes, decode, encode, isMap, newMap } from './cbor.js';
 import { aeadDecrypt, aeadEncrypt } from './crypto.js';
 import { AccordError, ErrorCode } from './errors.js';
 import { checkRelayUrl } from './pairing-uri.js';
@@ -33,7 +35,11 @@ function malformed(message) {
   throw new AccordError(ErrorCode.MALFORMED, message);
 }
 
-function requireFields(message, fields, what) {
+function requireFields(message, fields, what, optional = null) {
+  if (optional !== null && optional in message) {
+    if (message[optional] === null) malformed(`${optional} is left out when unused, never null`);
+    fields = [...fields, optional];
+  }
   const present = Object.keys(message).sort();
   const wanted = [...fields].sort();
   if (present.length !== wanted.length || present.some((field, i) => field !== wanted[i])) {
@@ -181,28 +187,39 @@ export function openInner(key, expectedSeq, sealed) {
 
 // ---- inner messages -------------------------------------------------------------------
 
-export function encodeOffer({ purpose, space, inviter, member, name }) {
-  return encode(
-    newMap([['type', 'offer'], ['purpose', purpose], ['space', space], ['inviter', inviter], ['member', member], ['name', name]]),
-  );
+/** `private` (self pairing only) is the member's private space id, or null for none. */
+export function encodeOffer({ purpose, space, inviter, member, name, private: privateSpace = null }) {
+  const fields = [['type', 'offer'], ['purpose', purpose], ['space', space], ['inviter', inviter], ['member', member], ['name', name]];
+  if (privateSpace !== null) fields.push(['private', privateSpace]);
+  return encode(newMap(fields));
 }
 
-export function encodeRequest({ device, name, proof }) {
-  return encode(newMap([['type', 'request'], ['device', device], ['name', name], ['proof', proof]]));
+/** `privateProof` is the join proof for the offered private space, or null to leave it out. */
+export function encodeRequest({ device, name, proof, privateProof = null }) {
+  const fields = [['type', 'request'], ['device', device], ['name', name], ['proof', proof]];
+  if (privateProof !== null) fields.push(['private_proof', privateProof]);
+  return encode(newMap(fields));
 }
 
-export function encodeWelcome({ space, relay, heads, envelopes, added }) {
-  const sortedHeads = [...heads].map((head) => [...head]).sort((a, b) => compareBytes(a[0], b[0]));
-  return encode(
-    newMap([
-      ['type', 'welcome'],
-      ['space', space],
-      ['relay', relay],
-      ['heads', sortedHeads],
-      ['envelopes', envelopes],
-      ['added', added],
-    ]),
-  );
+function sortHeads(heads) {
+  return [...heads].map((head) => [...head]).sort((a, b) => compareBytes(a[0], b[0]));
+}
+
+/** `private` is `{ space, heads, envelopes, added }` for the private space, or null. */
+export function encodeWelcome({ space, relay, heads, envelopes, added, private: part = null }) {
+  const fields = [
+    ['type', 'welcome'],
+    ['space', space],
+    ['relay', relay],
+    ['heads', sortHeads(heads)],
+    ['envelopes', envelopes],
+    ['added', added],
+  ];
+  if (part !== null) {
+    const map = newMap([['space', part.space], ['heads', sortHeads(part.heads)], ['envelopes', part.envelopes], ['added', part.added]]);
+    fields.push(['private', map]);
+  }
+  return encode(newMap(fields));
 }
 
 export function encodeDecline() {
@@ -221,32 +238,37 @@ export function decodeInner(bytes) {
   const message = decodeMap(bytes);
   switch (message.type) {
     case 'offer':
-      requireFields(message, ['type', 'purpose', 'space', 'inviter', 'member', 'name'], 'offer');
+      requireFields(message, ['type', 'purpose', 'space', 'inviter', 'member', 'name'], 'offer', 'private');
       if (message.purpose !== 'partner' && message.purpose !== 'self') malformed('purpose is partner or self');
       requireBytes(message.space, SPACE_BYTES, 'space');
       requireBytes(message.inviter, DEVICE_BYTES, 'inviter');
       if (message.purpose === 'self') requireBytes(message.member, MEMBER_BYTES, 'member');
       else if (message.member !== null) malformed('a partner offer names no member');
       checkDisplayName(message.name);
+      if ('private' in message) {
+        if (message.purpose !== 'self') malformed('only a self offer carries a private space');
+        requireBytes(message.private, SPACE_BYTES, 'private');
+        if (bytesEqual(message.private, message.space)) malformed('the private space is another space than the offered one');
+      }
       return message;
     case 'request':
-      requireFields(message, ['type', 'device', 'name', 'proof'], 'request');
+      requireFields(message, ['type', 'device', 'name', 'proof'], 'request', 'private_proof');
       requireBytes(message.device, DEVICE_BYTES, 'device');
       checkDisplayName(message.name);
       requireBytes(message.proof, PROOF_BYTES, 'proof');
+      if ('private_proof' in message) requireBytes(message.private_proof, PROOF_BYTES, 'private_proof');
       return message;
     case 'welcome':
-      requireFields(message, ['type', 'space', 'relay', 'heads', 'envelopes', 'added'], 'welcome');
-      requireBytes(message.space, SPACE_BYTES, 'space');
+      requireFields(message, ['type', 'space', 'relay', 'heads', 'envelopes', 'added'], 'welcome', 'private');
+      checkSpacePart(message);
       checkRelayUrl(message.relay);
-      checkHeads(message.heads);
-      if (!Array.isArray(message.envelopes) || message.envelopes.length < 1 || message.envelopes.length > MAX_WELCOME_ITEMS) {
-        malformed(`a welcome carries 1 to ${MAX_WELCOME_ITEMS} envelopes`);
+      if ('private' in message) {
+        const part = message.private;
+        if (!isMap(part)) malformed("a welcome's private part is a map");
+        requireFields(part, ['space', 'heads', 'envelopes', 'added'], "welcome's private part");
+        checkSpacePart(part);
+        if (bytesEqual(part.space, message.space)) malformed("the private space is another space than the welcome's");
       }
-      message.envelopes.forEach((envelope) => {
-        if (!(envelope instanceof Uint8Array)) malformed('an envelope is bytes');
-      });
-      if (!(message.added instanceof Uint8Array)) malformed('added is bytes');
       return message;
     case 'decline':
       requireFields(message, ['type'], 'decline');
@@ -257,6 +279,19 @@ export function decodeInner(bytes) {
     default:
       return malformed(`"${message.type}" is not a sealed pairing message`);
   }
+}
+
+/** The parts a welcome and its private part share: space, heads, envelopes, added. */
+function checkSpacePart(part) {
+  requireBytes(part.space, SPACE_BYTES, 'space');
+  checkHeads(part.heads);
+  if (!Array.isArray(part.envelopes) || part.envelopes.length < 1 || part.envelopes.length > MAX_WELCOME_ITEMS) {
+    malformed(`a welcome carries 1 to ${MAX_WELCOME_ITEMS} envelopes`);
+  }
+  part.envelopes.forEach((envelope) => {
+    if (!(envelope instanceof Uint8Array)) malformed('an envelope is bytes');
+  });
+  if (!(part.added instanceof Uint8Array) || part.added.length === 0) malformed('added is non-empty bytes');
 }
 
 function checkHeads(heads) {

@@ -7,11 +7,16 @@
  * Any failure burns the machine: its keys are forgotten and the error is thrown again, so
  * the caller deletes the channel and the person starts over. Randomness (ephemeral keys,
  * SPAKE2 scalars, secrets) is an optional constructor argument for known-answer tests.
+ *
+ * Self pairing may also link the member's private space (SPEC.md 11.12): the offer names
+ * it, the request adds a second join proof bound to it, and the welcome carries a
+ * `private` part checked like the welcome's own. Each proof names its own space, so
+ * neither can admit the device anywhere else.
  */
 import { bytesEqual, decode, encode, isMap, newMap } from './cbor.js';
 import { Person, blake2b, concat, constantTimeEqual, randomBytes, x25519, x25519Public } from './crypto.js';
 import { decodeEntry, signatureValid } from './entry.js';
-import { AccordError, ErrorCode } from './errors.js';
+import { AccordError, ErrorCode, UsageError } from './errors.js';
 import { fingerprint, memberIdOf } from './identity.js';
 import { codePassword, makeCode, readCode } from './pairing-code.js';
 import {
@@ -148,7 +153,8 @@ function checkTime(now, expires) {
  * @param {string} args.nameplate the channel's nameplate
  * @param {string} args.purpose 'partner' or 'self'
  * @param {number} args.expires Unix seconds (now + INVITE_LIFETIME)
- * @param {object} args.offer { space, inviter (device key), member (self: the inviter's member id; partner: null), name }
+ * @param {object} args.offer { space, inviter (device key), member (self: the inviter's member id; partner: null), name,
+ *   private (self only, optional: the member's private space id, to link it too) }
  * @param {Uint8Array} [args.ephemeralSecret] e_I
  * @param {Uint8Array} [args.secret] s, 32 bytes
  * @param {Uint8Array} [args.codeSecret] the 4 code bytes
@@ -162,7 +168,10 @@ export class Inviter {
     this.nameplate = nameplate;
     this.purpose = purpose;
     this.expires = expires;
-    this.offer = { ...offer, purpose };
+    this.offer = { ...offer, purpose, private: offer.private ?? null };
+    if (this.offer.private !== null && purpose !== Purpose.SELF) {
+      throw new UsageError('only a self offer carries a private space');
+    }
     this.ephemeralSecret = ephemeralSecret ?? randomBytes(KEY_BYTES);
     this.secret = secret ?? randomBytes(KEY_BYTES);
     this.code = makeCode(nameplate, codeSecret ?? randomBytes(4));
@@ -250,8 +259,9 @@ export class Inviter {
   }
 
   /**
-   * Receive the joiner's request and verify its join proof before anyone is asked.
-   * @returns {{ device: Uint8Array, name: string, fingerprint: string, member: Uint8Array, proof: Uint8Array, sas: string }}
+   * Receive the joiner's request and verify its join proofs before anyone is asked.
+   * @returns {{ device: Uint8Array, name: string, fingerprint: string, member: Uint8Array, proof: Uint8Array,
+   *   privateProof: Uint8Array | null, sas: string }}
    * @throws {AccordError} `bad_signature`, `decrypt_failed`, `bad_padding`, `malformed`, `unexpected_message`, `expired`
    */
   receiveRequest(bytes, now) {
@@ -260,18 +270,32 @@ export class Inviter {
       const request = this.openBox(bytes, 0, 'request');
       this.machine.move('receive request');
       const member = this.purpose === Purpose.PARTNER ? memberIdOf(request.device) : this.offer.member;
-      const valid = joinProofValid({ proof: request.proof, space: this.offer.space, member, device: request.device, by: this.offer.inviter });
+      const by = this.offer.inviter;
+      const valid = joinProofValid({ proof: request.proof, space: this.offer.space, member, device: request.device, by });
       if (!valid) throw new AccordError(ErrorCode.BAD_SIGNATURE, 'the join proof does not verify');
-      this.request = { device: request.device, name: request.name, proof: request.proof, member };
+      const privateProof = request.private_proof ?? null;
+      if (privateProof !== null) {
+        if (this.offer.private === null) throw new AccordError(ErrorCode.MALFORMED, 'a proof for a private space that was not offered');
+        const space = this.offer.private;
+        if (!joinProofValid({ proof: privateProof, space, member, device: request.device, by })) {
+          throw new AccordError(ErrorCode.BAD_SIGNATURE, "the private space's join proof does not verify");
+        }
+      }
+      this.request = { device: request.device, name: request.name, proof: request.proof, privateProof, member };
       return { ...this.request, fingerprint: fingerprint(request.device), sas: this.keys.sas };
     });
   }
 
-  /** After the person approved and `added` and the envelopes are on the relay. @returns {Uint8Array} */
-  sendWelcome({ heads, envelopes, added }) {
+  /**
+   * After the person approved and `added` and the envelopes are on the relay.
+   * `private` ({ heads, envelopes, added }) is the private space's part, when the request
+   * asked for it (SPEC.md 11.12). @returns {Uint8Array}
+   */
+  sendWelcome({ heads, envelopes, added, private: part = null }) {
     return this.machine.guarded(this, () => {
       this.machine.move('send welcome');
-      const inner = encodeWelcome({ space: this.offer.space, relay: this.relay, heads, envelopes, added });
+      const privatePart = part === null ? null : { ...part, space: this.offer.private };
+      const inner = encodeWelcome({ space: this.offer.space, relay: this.relay, heads, envelopes, added, private: privatePart });
       return sealInner(this.keys.inviterToJoiner, 1, inner);
     });
   }
@@ -411,12 +435,19 @@ export class Joiner {
     });
   }
 
-  /** Send the request: the joiner's device key, display name and join proof. @returns {Uint8Array} */
-  sendRequest({ device, name, proof }) {
+  /**
+   * Send the request: the joiner's device key, display name and join proof, and the
+   * private space's join proof (`privateProof`) to take up an offered private space.
+   * @returns {Uint8Array}
+   */
+  sendRequest({ device, name, proof, privateProof = null }) {
+    if (privateProof !== null && !(this.offer && 'private' in this.offer)) {
+      throw new UsageError("a private space's proof goes only with an offer that names one");
+    }
     return this.machine.guarded(this, () => {
       this.machine.move('send request');
-      this.request = { device, name, proof };
-      return sealInner(this.keys.joinerToInviter, 0, encodeRequest({ device, name, proof }));
+      this.request = { device, name, proof, privateProof };
+      return sealInner(this.keys.joinerToInviter, 0, encodeRequest({ device, name, proof, privateProof }));
     });
   }
 
@@ -463,33 +494,48 @@ function rosterInvalid(message) {
   throw new AccordError(ErrorCode.ROSTER_INVALID, message);
 }
 
+/** One space's part of a welcome: `added` adds exactly `expected`; the heads and envelopes fit. */
+function checkPart({ space, heads, envelopes, added }, inviter, device, expected) {
+  const { entry, id } = decodeEntry(added);
+  if (!bytesEqual(entry.space, space)) throw new AccordError(ErrorCode.WRONG_SPACE, 'added is for another space');
+  if (entry.type !== 'roster') rosterInvalid('added is not a roster entry');
+  if (!bytesEqual(entry.device, inviter)) rosterInvalid('added was not written by the inviter');
+  if (!signatureValid(entry)) throw new AccordError(ErrorCode.BAD_SIGNATURE, "added's signature does not verify");
+  if (!bytesEqual(entry.body, encode(expected))) rosterInvalid('added does not admit exactly the requested device');
+  const namesAdded = heads.some(
+    ([headDevice, seq, headId]) => bytesEqual(headDevice, entry.device) && seq === entry.seq && bytesEqual(headId, id),
+  );
+  if (!namesAdded) rosterInvalid('the heads do not name added');
+  if (envelopes.length === 0) rosterInvalid('the welcome carries no epoch key');
+  for (const bytes of envelopes) {
+    const envelope = decode(bytes);
+    if (!isMap(envelope) || !(envelope.space instanceof Uint8Array)) rosterInvalid('an envelope is not an envelope');
+    if (!bytesEqual(envelope.space, space)) throw new AccordError(ErrorCode.WRONG_SPACE, 'an envelope for another space');
+    if (!(envelope.to instanceof Uint8Array) || !bytesEqual(envelope.to, device)) rosterInvalid('an envelope for another device');
+    if (!(envelope.from instanceof Uint8Array) || !bytesEqual(envelope.from, inviter)) rosterInvalid('an envelope from another device');
+  }
+}
+
 /**
- * The joiner's checks of a welcome (SPEC.md 11.9) before it uses anything in it.
+ * The joiner's checks of a welcome (SPEC.md 11.9 and 11.12) before it uses anything in it.
  * @throws {AccordError} `wrong_space`, `roster_invalid`, `bad_signature`, `malformed`
  */
 export function checkWelcome(welcome, offer, request) {
   if (!bytesEqual(welcome.space, offer.space)) {
     throw new AccordError(ErrorCode.WRONG_SPACE, "the welcome's space is not the offer's");
   }
-  const { entry, id } = decodeEntry(welcome.added);
-  if (!bytesEqual(entry.space, offer.space)) throw new AccordError(ErrorCode.WRONG_SPACE, 'added is for another space');
-  if (entry.type !== 'roster') rosterInvalid('added is not a roster entry');
-  if (!bytesEqual(entry.device, offer.inviter)) rosterInvalid('added was not written by the inviter');
-  if (!signatureValid(entry)) throw new AccordError(ErrorCode.BAD_SIGNATURE, "added's signature does not verify");
   const expected =
     offer.purpose === Purpose.PARTNER
       ? newMap([['op', 'add_member'], ['member', memberIdOf(request.device)], ['device', request.device], ['proof', request.proof]])
       : newMap([['op', 'add_device'], ['member', offer.member], ['device', request.device], ['proof', request.proof]]);
-  if (!bytesEqual(entry.body, encode(expected))) rosterInvalid('added does not admit exactly the requested device');
-  const namesAdded = welcome.heads.some(
-    ([device, seq, headId]) => bytesEqual(device, entry.device) && seq === entry.seq && bytesEqual(headId, id),
-  );
-  if (!namesAdded) rosterInvalid('the heads do not name added');
-  for (const bytes of welcome.envelopes) {
-    const envelope = decode(bytes);
-    if (!isMap(envelope) || !(envelope.space instanceof Uint8Array)) rosterInvalid('an envelope is not an envelope');
-    if (!bytesEqual(envelope.space, offer.space)) throw new AccordError(ErrorCode.WRONG_SPACE, 'an envelope for another space');
-    if (!(envelope.to instanceof Uint8Array) || !bytesEqual(envelope.to, request.device)) rosterInvalid('an envelope for another device');
-    if (!(envelope.from instanceof Uint8Array) || !bytesEqual(envelope.from, offer.inviter)) rosterInvalid('an envelope from another device');
+  checkPart(welcome, offer.inviter, request.device, expected);
+  const part = welcome.private ?? null;
+  if (request.privateProof === null || request.privateProof === undefined) {
+    if (part !== null) rosterInvalid('the welcome adds this device to a private space it did not ask for');
+    return;
   }
+  if (part === null) rosterInvalid('the welcome leaves out the private space this device asked for');
+  if (!bytesEqual(part.space, offer.private)) throw new AccordError(ErrorCode.WRONG_SPACE, "the welcome's private space is not the offered one");
+  const privateRecord = newMap([['op', 'add_device'], ['member', offer.member], ['device', request.device], ['proof', request.privateProof]]);
+  checkPart(part, offer.inviter, request.device, privateRecord);
 }

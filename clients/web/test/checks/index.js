@@ -4,7 +4,7 @@ import { checkEnvelope } from './envelopes.js';
 import { checkFeed } from './feeds.js';
 import { checkKeys } from './keys.js';
 import { checkPadding } from './padding.js';
-import { checkPairingCode, checkPairingSession, checkPairingUri } from './pairing.js';
+import { checkPairingCode, checkPairingMessage, checkPairingSession, checkPairingUri } from './pairing.js';
 import { checkRoster } from './roster.js';
 import { checkRule } from './rule.js';
 import { checkRuleRecord } from './rule-record.js';
@@ -20,5 +20,6 @@ export const CHECKERS = Object.freeze({
   'rule-record': checkRuleRecord,
   'pairing-code': checkPairingCode,
   'pairing-uri': checkPairingUri,
+  'pairing-message': checkPairingMessage,
   'pairing-session': checkPairingSession,
 });

@@ -1,9 +1,12 @@
 /**
- * Kinds `pairing-code`, `pairing-uri` and `pairing-session` (SPEC.md 11 and 12.x).
+ * Kinds `pairing-code`, `pairing-uri`, `pairing-message` and `pairing-session` (SPEC.md 11
+ * and 12.7).
  * A session case is played on both sides with its fixed randomness, and every derived
  * value and every message is compared byte for byte.
  */
+import { encode } from '../../src/protocol/cbor.js';
 import { Inviter, Joiner } from '../../src/protocol/pairing.js';
+import { decodeInner } from '../../src/protocol/pairing-messages.js';
 import { WORDS, codePassword, makeCode, readCode } from '../../src/protocol/pairing-code.js';
 import { encodeInvite, parseInvite } from '../../src/protocol/pairing-uri.js';
 import { bigEndianInt } from '../../src/protocol/spake2.js';
@@ -46,6 +49,19 @@ export function checkPairingUri(c) {
   expectEqual(parseInvite(c.uri, c.now), fields, 'parsed invite');
 }
 
+export function checkPairingMessage(c) {
+  const bytes = fromHex(c.message);
+  if ('error' in c) {
+    onlyFields(c, ['name', 'message', 'error']);
+    expectError(() => decodeInner(bytes), c.error, 'decoding the message');
+    return;
+  }
+  onlyFields(c, ['name', 'message', 'type']);
+  const message = decodeInner(bytes);
+  expectEqual(message.type, c.type, 'message type');
+  expectEqual(toHex(encode(message)), c.message, 'the message encoded back');
+}
+
 function hexFields(object) {
   const out = {};
   for (const [key, value] of Object.entries(object)) {
@@ -63,7 +79,13 @@ export function checkPairingSession(c) {
     nameplate: i.nameplate,
     purpose: i.purpose,
     expires: i.expires,
-    offer: { space: fromHex(i.offer.space), inviter: fromHex(i.offer.inviter), member: i.offer.member === null ? null : fromHex(i.offer.member), name: i.offer.name },
+    offer: {
+      space: fromHex(i.offer.space),
+      inviter: fromHex(i.offer.inviter),
+      member: i.offer.member === null ? null : fromHex(i.offer.member),
+      name: i.offer.name,
+      private: 'private' in i.offer ? fromHex(i.offer.private) : null,
+    },
     ephemeralSecret: fromHex(i.inviter_ephemeral_secret),
     secret: fromHex(i.secret),
     codeSecret: fromHex(i.code_secret),
@@ -101,19 +123,21 @@ export function checkPairingSession(c) {
     if (error) return;
     deliver('inviter', 'offer', inviter.sendOffer(), (b) => joiner.receiveOffer(b));
     if (error) return;
-    const request = hexFields(i.request);
-    deliver('joiner', 'request', joiner.sendRequest(request), (b) => inviter.receiveRequest(b, i.now));
+    const { private_proof: privateProof = null, ...request } = hexFields(i.request);
+    deliver('joiner', 'request', joiner.sendRequest({ ...request, privateProof }), (b) => inviter.receiveRequest(b, i.now));
     if (error) return;
     if (i.welcome === null) {
       deliver('inviter', 'decline', inviter.sendDecline(), (b) => joiner.receiveDecision(b));
       return;
     }
-    const welcome = {
-      heads: i.welcome.heads.map(([device, seq, id]) => [fromHex(device), seq, fromHex(id)]),
-      envelopes: i.welcome.envelopes.map(fromHex),
-      added: fromHex(i.welcome.added),
-    };
+    const part = (fields) => ({
+      heads: fields.heads.map(([device, seq, id]) => [fromHex(device), seq, fromHex(id)]),
+      envelopes: fields.envelopes.map(fromHex),
+      added: fromHex(fields.added),
+    });
+    const welcome = { ...part(i.welcome), private: 'private' in i.welcome ? part(i.welcome.private) : null };
     if (i.welcome.space !== i.offer.space || i.welcome.relay !== i.relay) throw new Mismatch('welcome space or relay differs');
+    if ('private' in i.welcome && i.welcome.private.space !== i.offer.private) throw new Mismatch('the private part is for another space');
     deliver('inviter', 'welcome', inviter.sendWelcome(welcome), (b) => joiner.receiveDecision(b));
     if (error) return;
     deliver('joiner', 'done', joiner.sendDone(), (b) => inviter.receiveDone(b, i.now));
