@@ -75,6 +75,8 @@ from protocol.roster import Roster, fold
 Progress = Callable[[int, int], None]
 #: Take a snapshot of the documents after this many applied entries.
 SNAPSHOT_EVERY = 64
+#: Entries placed from one batch per local transaction.
+COMMIT_EVERY = 500
 
 
 class Replica(LocalWrites, KeyRotation, FeedStatus):
@@ -102,6 +104,7 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         self._records_cache: tuple[int, dict[bytes, list[VoiceRecord]]] | None = None
         self._checked_records: dict[tuple[bytes, str], tuple[bytes, VoiceRecord | None]] = {}
         self._record_problems: list[Problem] = []
+        self._forked: dict[bytes, int] | None = None
         store.add_space(space, at=clock())
         self._load()
 
@@ -282,9 +285,13 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         with self._store.transaction():
             self._save_snapshot()
 
-    def _accepted(self, entry: Entry, state: ContentState) -> Accepted:
+    def _accepted(self, entry: Entry, state: ContentState, eid: bytes | None = None) -> Accepted:
         return Accepted(
-            space=self.space, entry_id=entry.id, device=entry.device, seq=entry.seq, content=state
+            space=self.space,
+            entry_id=eid if eid is not None else entry.id,
+            device=entry.device,
+            seq=entry.seq,
+            content=state,
         )
 
     # -- ingesting ---------------------------------------------------------------------
@@ -325,16 +332,26 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         skipped = total - len(batch)
         roster_changed = False
         placed = 0
+        ordered = _causally(batch)
         try:
-            for done, (entry, raw) in enumerate(_causally(batch), start=1):
-                new_events, changed = self._ingest_one(raw, from_waiting=False, entry=entry)
-                events.extend(new_events)
-                roster_changed |= changed
-                placed += any(isinstance(event, Accepted) for event in new_events)
-                if progress is not None:
-                    progress(done + skipped, total)
+            for start in range(0, len(ordered), COMMIT_EVERY):
+                # One transaction per slice: nothing was acknowledged to anyone yet, so
+                # a crash loses at most a slice, which the next sync fetches again.
+                with self._store.transaction():
+                    for done, (eid, entry, raw) in enumerate(
+                        ordered[start : start + COMMIT_EVERY], start=start + 1
+                    ):
+                        new_events, changed = self._ingest_one(
+                            raw, from_waiting=False, entry=entry, eid=eid
+                        )
+                        events.extend(new_events)
+                        roster_changed |= changed
+                        placed += any(isinstance(event, Accepted) for event in new_events)
+                        if progress is not None:
+                            progress(done + skipped, total)
             if placed:
-                drained, changed = self._drain_waiting()
+                with self._store.transaction():
+                    drained, changed = self._drain_waiting()
                 events.extend(drained)
                 roster_changed |= changed
         except BaseException:
@@ -354,6 +371,7 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         self._roster = Roster.empty(self.space)
         self._reach = {}
         self._records_cache = None
+        self._forked = None
         self._load()
 
     def _report_malformed(self, raw: bytes, error: Exception) -> list[ReplicaEvent]:
@@ -366,19 +384,24 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         return self._report(problem, dedupe=f"unreadable:{entry_id(raw).hex()}")
 
     def _ingest_one(
-        self, raw: bytes, *, from_waiting: bool, entry: Entry | None = None
+        self,
+        raw: bytes,
+        *,
+        from_waiting: bool,
+        entry: Entry | None = None,
+        eid: bytes | None = None,
     ) -> tuple[list[ReplicaEvent], bool]:
-        """Place one entry (``entry`` is ``raw`` parsed, when the caller has it).
-        Returns its events and whether a roster entry joined."""
+        """Place one entry (``entry`` and ``eid`` are ``raw`` parsed and its id, when the
+        caller has them). Returns its events and whether a roster entry joined."""
         entry = entry if entry is not None else Entry.from_bytes(raw)
-        eid = entry_id(raw)
+        eid = eid if eid is not None else entry_id(raw)
         at = where(self.space, eid, entry.device, entry.seq)
         if entry.space != self.space:
             problem = Refused(
                 **at, code=ErrorCode.WRONG_SPACE, detail="An entry of another space arrived."
             )
             return self._report(problem), False
-        if self._store.entry(eid) is not None:
+        if self._store.has_entry(eid):
             return [Duplicate(**at)], False
         if not from_waiting:
             if self._store.is_waiting(eid):
@@ -392,13 +415,13 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
                     detail="An entry's signature does not check out, so it was set aside.",
                 )
                 return self._report(problem), False
-        fork_events = self._check_fork(entry, raw)
+        fork_events = self._check_fork(entry, raw, eid)
         if fork_events is not None:
             return fork_events, False
         head = self._store.feed_head(self.space, entry.device)
         head_seq = head.seq if head is not None else 0
         if entry.seq > head_seq + 1:
-            return self._wait(entry, raw, WaitReason.GAP, from_waiting), False
+            return self._wait(entry, raw, eid, WaitReason.GAP, from_waiting), False
         if entry.prev != (head.id if head is not None else None):
             problem = Refused(
                 **at,
@@ -408,10 +431,12 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
             )
             self._store.remove_waiting(eid)
             return self._report(problem), False
+        # rank = 1 + the highest rank of what it names: its prev (the head) and seen heads
+        rank = head.rank if head is not None else 0
         for seen in entry.seen:
-            held = self._store.entry_at(self.space, seen.device, seen.seq)
+            held = self._store.ref_at(self.space, seen.device, seen.seq)
             if held is None:
-                return self._wait(entry, raw, WaitReason.CAUSAL, from_waiting), False
+                return self._wait(entry, raw, eid, WaitReason.CAUSAL, from_waiting), False
             if held.id != seen.id:
                 conflict = ForkDetected(
                     **at,
@@ -419,17 +444,26 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
                     "device's history may have two versions.",
                 )
                 events = self._report(conflict, dedupe=f"seen-conflict:{eid.hex()}")
-                return events + self._wait(entry, raw, WaitReason.CAUSAL, from_waiting), False
-        return self._place(entry, raw)
+                wait = self._wait(entry, raw, eid, WaitReason.CAUSAL, from_waiting)
+                return events + wait, False
+            rank = max(rank, held.rank)
+        return self._place(
+            entry,
+            raw,
+            eid=eid,
+            rank=rank + 1,
+            prev_epoch=head.epoch if head is not None else 0,
+            from_waiting=from_waiting,
+        )
 
     def _wait(
-        self, entry: Entry, raw: bytes, reason: WaitReason, from_waiting: bool
+        self, entry: Entry, raw: bytes, eid: bytes, reason: WaitReason, from_waiting: bool
     ) -> list[ReplicaEvent]:
         if from_waiting:
             return []
         self._store.put_waiting(
             WaitingEntry(
-                id=entry.id,
+                id=eid,
                 space=self.space,
                 device=entry.device,
                 seq=entry.seq,
@@ -441,33 +475,41 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         return [
             Waiting(
                 space=self.space,
-                entry_id=entry.id,
+                entry_id=eid,
                 device=entry.device,
                 seq=entry.seq,
                 reason=reason,
             )
         ]
 
-    def _check_fork(self, entry: Entry, raw: bytes) -> list[ReplicaEvent] | None:
+    def _forked_from(self) -> dict[bytes, int]:
+        """Forked feeds: device -> first forked seq (kept in memory between forks)."""
+        if self._forked is None:
+            self._forked = {d: seq for d, (seq, _) in self._store.forks(self.space).items()}
+        return self._forked
+
+    def _check_fork(self, entry: Entry, raw: bytes, eid: bytes) -> list[ReplicaEvent] | None:
         """Report a fork if another signed entry holds this (device, seq); None if not."""
         others: list[Entry] = []
-        placed = self._store.entry_at(self.space, entry.device, entry.seq)
+        placed = self._store.ref_at(self.space, entry.device, entry.seq)
         if placed is not None:
-            others.append(Entry.from_bytes(placed.raw))
+            stored = self._store.entry(placed.id)
+            if stored is not None:
+                others.append(Entry.from_bytes(stored.raw))
         for waiting in self._store.waiting_at(self.space, entry.device, entry.seq):
-            if waiting.id != entry.id:
+            if waiting.id != eid:
                 others.append(Entry.from_bytes(waiting.raw))
-        forks = self._store.forks(self.space)
-        forked_at = forks.get(entry.device, (None, b""))[0]
+        forked_at = self._forked_from().get(entry.device)
         if not others:
             if forked_at is not None and entry.seq >= forked_at:
-                return self._wait(entry, raw, WaitReason.FORKED_FEED, False)
+                return self._wait(entry, raw, eid, WaitReason.FORKED_FEED, False)
             return None
         proof = ForkProof.of(others[0], entry)
         self._store.record_fork(self.space, entry.device, entry.seq, proof.to_bytes())
+        self._forked = None
         self._store.put_waiting(
             WaitingEntry(
-                id=entry.id,
+                id=eid,
                 space=self.space,
                 device=entry.device,
                 seq=entry.seq,
@@ -478,7 +520,7 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         )
         problem = ForkDetected(
             space=self.space,
-            entry_id=entry.id,
+            entry_id=eid,
             device=entry.device,
             seq=entry.seq,
             proof=proof.to_bytes(),
@@ -491,26 +533,33 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         events.extend(self._reevaluate(entries))
         return events
 
-    def _place(self, entry: Entry, raw: bytes) -> tuple[list[ReplicaEvent], bool]:
+    def _place(
+        self,
+        entry: Entry,
+        raw: bytes,
+        *,
+        eid: bytes,
+        rank: int,
+        prev_epoch: int,
+        from_waiting: bool,
+    ) -> tuple[list[ReplicaEvent], bool]:
         """Add an entry that follows its chain and whose causal past is held."""
-        refs = entry_references(entry)
-        rank = 1 + max((self._rank_of(device, seq) for _, device, seq in refs), default=0)
         floor = self._floor_of(entry)
         events: list[ReplicaEvent] = []
         if entry.type is EntryType.ROSTER:
             verdict = Verdict(state=ContentState.ROSTER)
         else:
-            prev = self._store.entry(entry.prev) if entry.prev is not None else None
             verdict = judge_data_entry(
                 entry,
                 roster=self._roster,
                 floor=floor,
-                prev_epoch=prev.epoch if prev is not None else 0,
-                forked_from={d: s for d, (s, _) in self._store.forks(self.space).items()},
+                prev_epoch=prev_epoch,
+                forked_from=self._forked_from(),
                 epoch_keys=self._keys.epoch_keys(self.space),
             )
+        now = self._clock()
         stored = StoredEntry(
-            id=entry.id,
+            id=eid,
             space=self.space,
             device=entry.device,
             seq=entry.seq,
@@ -519,20 +568,21 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
             rank=rank,
             content=verdict.state.value,
             raw=raw,
-            received_at=self._clock(),
+            received_at=now,
         )
         with self._store.transaction():
             self._store.insert_entry(stored)
-            self._store.remove_waiting(entry.id)
-            self._store.note_heard(self.space, entry.device, seq=entry.seq, at=self._clock())
-        self._reach[entry.id] = floor
+            if from_waiting:
+                self._store.remove_waiting(eid)
+            self._store.note_heard(self.space, entry.device, seq=entry.seq, at=now)
+        self._reach[eid] = floor
         self._apply(verdict.updates)
-        events.append(self._accepted(entry, verdict.state))
+        events.append(self._accepted(entry, verdict.state, eid))
         if verdict.wait is not None:
             events.append(
                 Waiting(
                     space=self.space,
-                    entry_id=entry.id,
+                    entry_id=eid,
                     device=entry.device,
                     seq=entry.seq,
                     reason=verdict.wait,
@@ -551,7 +601,7 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         return events, entry.type is EntryType.ROSTER
 
     def _rank_of(self, device: bytes, seq: int) -> int:
-        held = self._store.entry_at(self.space, device, seq)
+        held = self._store.ref_at(self.space, device, seq)
         return held.rank if held is not None else 0
 
     def _after_apply(self) -> None:
@@ -568,8 +618,8 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         for item in self._store.waiting(self.space):
             if item.reason != WaitReason.FORKED_FEED:
                 waiting[item.id] = (Entry.from_bytes(item.raw), item.raw)
-        for entry, raw in _causally(waiting):
-            new_events, changed = self._ingest_one(raw, from_waiting=True, entry=entry)
+        for eid, entry, raw in _causally(waiting):
+            new_events, changed = self._ingest_one(raw, from_waiting=True, entry=entry, eid=eid)
             events.extend(new_events)
             roster_changed |= changed
         return events, roster_changed
@@ -607,10 +657,11 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         return f"Replica(space={self.space.hex()}, device={fingerprint(self.device)[:9]})"
 
 
-def _causally(batch: dict[bytes, tuple[Entry, bytes]]) -> list[tuple[Entry, bytes]]:
-    """The batch (entries by id) ordered so that each entry comes after every entry of
-    the batch that it names (its ``prev`` and ``seen``), ties by (seq, id). References
-    outside the batch do not constrain the order. Linear in entries and references."""
+def _causally(batch: dict[bytes, tuple[Entry, bytes]]) -> list[tuple[bytes, Entry, bytes]]:
+    """The batch (entries by id) as ``(id, entry, raw)``, ordered so that each entry
+    comes after every entry of the batch that it names (its ``prev`` and ``seen``), ties
+    by (seq, id). References outside the batch do not constrain the order. Linear in
+    entries and references."""
     blocking: dict[bytes, int] = {}
     dependents: dict[bytes, list[bytes]] = {}
     ready: list[tuple[int, bytes]] = []
@@ -622,10 +673,10 @@ def _causally(batch: dict[bytes, tuple[Entry, bytes]]) -> list[tuple[Entry, byte
         if not inside:
             ready.append((entry.seq, eid))
     heapq.heapify(ready)
-    ordered: list[tuple[Entry, bytes]] = []
+    ordered: list[tuple[bytes, Entry, bytes]] = []
     while ready:
         _, eid = heapq.heappop(ready)
-        ordered.append(batch[eid])
+        ordered.append((eid, *batch[eid]))
         for later in dependents.get(eid, ()):
             blocking[later] -= 1
             if blocking[later] == 0:
@@ -633,7 +684,7 @@ def _causally(batch: dict[bytes, tuple[Entry, bytes]]) -> list[tuple[Entry, byte
     if len(ordered) < len(batch):
         # Only forged references can form a cycle; those entries go last, in seq order,
         # and are refused or kept waiting as usual.
-        placed = {entry_id(raw) for _, raw in ordered}
-        rest = [(entry.seq, eid) for eid, (entry, _) in batch.items() if eid not in placed]
-        ordered.extend(batch[eid] for _, eid in sorted(rest))
+        placed = {eid for eid, _, _ in ordered}
+        rest = sorted((entry.seq, eid) for eid, (entry, _) in batch.items() if eid not in placed)
+        ordered.extend((eid, *batch[eid]) for _, eid in rest)
     return ordered

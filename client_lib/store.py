@@ -202,6 +202,15 @@ class WaitingEntry:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EntryRef:
+    """What placing a later entry needs of a stored one."""
+
+    id: bytes
+    rank: int
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FeedHead:
     """The last entry of one feed that this device holds in its chain."""
 
@@ -357,6 +366,18 @@ class Store(SyncTables):
     def entry(self, entry_id: bytes) -> StoredEntry | None:
         found = self._select_entries("id = ?", (entry_id,))
         return found[0] if found else None
+
+    def has_entry(self, entry_id: bytes) -> bool:
+        """Whether an entry with this id is stored (without reading it)."""
+        return self._one("SELECT 1 FROM entries WHERE id = ?", (entry_id,)) is not None
+
+    def ref_at(self, space: bytes, device: bytes, seq: int) -> EntryRef | None:
+        """The id, rank and epoch of the entry stored at (device, seq), without its bytes."""
+        row = self._one(
+            "SELECT id, rank, epoch FROM entries WHERE space = ? AND device = ? AND seq = ?",
+            (space, device, seq),
+        )
+        return EntryRef(id=row["id"], rank=row["rank"], epoch=row["epoch"]) if row else None
 
     def entry_at(self, space: bytes, device: bytes, seq: int) -> StoredEntry | None:
         found = self._select_entries("space = ? AND device = ? AND seq = ?", (space, device, seq))
