@@ -176,8 +176,9 @@ def _replay_findings(result: dict[str, Any]) -> list[str]:
         f"padding, with PyNaCl's argument checks) are {crypto:.0%} of the profiled time; "
         "the largest other shares are "
         + " and ".join(f"{b['what']} ({b['share']:.0%})" for b in others)
-        + ". Each entry is decoded and checked as canonical CBOR, then encoded again "
-        "for its signature check and again for its AEAD header, and hashed for its id."
+        + ". Each entry is decoded and checked as canonical CBOR (one re-encoding, "
+        "compared with the received bytes); its signed bytes and AEAD header are slices "
+        "of the received bytes, and it is hashed for its id."
     )
     for sweep in result["full_path"]:
         profile = result["profiles"]["full_path"].get(sweep["history"])
