@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from client_lib.errors import NoSuchRecordError, NotAllowedError
@@ -143,12 +143,24 @@ def _level(value: Level | str) -> Level:
         raise ValueError(f"{value!r} is not a level (no, ask or yes)") from None
 
 
+@dataclass
+class _Index:
+    """The records the rule reads, grouped for quick lookups."""
+
+    versions: dict[bytes, list[Version]] = field(default_factory=dict)
+    affirmations: dict[bytes, list[Affirmation]] = field(default_factory=dict)
+    by_id: dict[bytes, Version] = field(default_factory=dict)
+    pauses: list[Pause] = field(default_factory=list)
+    resumes: list[Resume] = field(default_factory=list)
+
+
 class Agreements:
     """Items, pause and resume, member names and the timeline of one space."""
 
     def __init__(self, replica: Replica, *, clock: Clock = wall_clock_ms) -> None:
         self._replica = replica
         self._clock = clock
+        self._index: tuple[object, _Index] | None = None
 
     @property
     def me(self) -> bytes:
@@ -179,31 +191,44 @@ class Agreements:
 
     # -- reading the rule --------------------------------------------------------------
 
-    def _records(self) -> tuple[list[Version], list[Affirmation], list[Pause], list[Resume]]:
-        versions: list[Version] = []
-        affirmations: list[Affirmation] = []
-        pauses: list[Pause] = []
-        resumes: list[Resume] = []
-        for records in self._replica.voice_records().values():
-            for record in records:
+    def _indexed(self) -> _Index:
+        """The rule's records, by item; built again only when the records changed (the
+        replica hands out the same mapping until then)."""
+        records = self._replica.voice_records()
+        if self._index is not None and self._index[0] is records:
+            return self._index[1]
+        index = _Index()
+        for voice in records.values():
+            for record in voice:
                 if isinstance(record, Version):
-                    versions.append(record)
+                    index.versions.setdefault(record.item, []).append(record)
+                    index.by_id[record.id] = record
                 elif isinstance(record, Affirmation):
-                    affirmations.append(record)
+                    index.affirmations.setdefault(record.item, []).append(record)
                 elif isinstance(record, Pause):
-                    pauses.append(record)
+                    index.pauses.append(record)
                 elif isinstance(record, Resume):
-                    resumes.append(record)
-        return versions, affirmations, pauses, resumes
+                    index.resumes.append(record)
+        self._index = (records, index)
+        return index
+
+    def _records(self) -> tuple[list[Version], list[Affirmation], list[Pause], list[Resume]]:
+        index = self._indexed()
+        versions = [v for found in index.versions.values() for v in found]
+        affirmations = [a for found in index.affirmations.values() for a in found]
+        return versions, affirmations, index.pauses, index.resumes
 
     def _evaluate(
         self, item: bytes | None = None
     ) -> tuple[RuleResult, dict[bytes, Version], list[Affirmation]]:
         """The rule over every item, or over one ``item`` only (same answer for it)."""
-        versions, affirmations, pauses, resumes = self._records()
+        index = self._indexed()
+        pauses, resumes = index.pauses, index.resumes
         if item is not None:
-            versions = [v for v in versions if v.item == item]
-            affirmations = [a for a in affirmations if a.item == item]
+            versions = list(index.versions.get(item, ()))
+            affirmations = list(index.affirmations.get(item, ()))
+        else:
+            versions, affirmations, _, _ = self._records()
         result = evaluate(
             members=self._replica.members(),
             versions=versions,
@@ -291,10 +316,11 @@ class Agreements:
 
     def items(self) -> list[ItemView]:
         """Every item with its state, sorted by title, then id."""
-        result, versions, affirmations = self._evaluate()
+        result, versions, _ = self._evaluate()
+        by_item = self._indexed().affirmations
         names = self.names()
         views = [
-            self._item_view(state, result, versions, affirmations, names)
+            self._item_view(state, result, versions, by_item.get(state.item, ()), names)
             for state in result.items.values()
         ]
         return sorted(views, key=lambda view: (view.title.casefold(), view.item))
@@ -400,7 +426,7 @@ class Agreements:
         Raises:
             NoSuchRecordError: that version is not known here.
         """
-        found = next((v for v in self._records()[0] if v.id == version), None)
+        found = self._indexed().by_id.get(version)
         if found is None:
             raise NoSuchRecordError("no version with that id is known here")
         self._replica.write_records(
@@ -419,7 +445,8 @@ class Agreements:
     # -- pause and resume --------------------------------------------------------------
 
     def pause_state(self) -> PauseState:
-        _, _, pauses, resumes = self._records()
+        index = self._indexed()
+        pauses, resumes = index.pauses, index.resumes
         members = self._replica.members()
         lifted = {(r.member, p) for r in resumes for p in r.lifts}
         active = [p for p in pauses if p.member in members and (p.member, p.id) not in lifted]
