@@ -13,6 +13,9 @@ Theory of operation (SPEC.md section 4):
 * Roster entries (``type`` = ``"roster"``) carry a canonical CBOR roster record in
   clear, so the relay can keep its copy of the device keys. They hold no secrets.
 * The entry id is BLAKE2b-256 over the whole encoded entry, signature included.
+* A decoded entry keeps the bytes it came from. They are canonical (the decoder takes
+  nothing else), so its id, its signed bytes and its header are those bytes or slices
+  of them, never a second encoding; an entry built in memory is encoded instead.
 """
 
 from __future__ import annotations
@@ -239,7 +242,7 @@ class Entry:
         # A cheap confirmation of the layout that decoding already guarantees.
         if not (
             data[0] == _MAP_TYPE | self._field_count()
-            and data.startswith(_V_PAIR + _SEQ_KEY, 1)
+            and data.startswith(_V_PAIR_SEQ_KEY, 1)
             and data.startswith(_SIG_KEY, seq_end)
             and data.startswith(_BODY_KEY, sig_end)
             and data.startswith(_PREV_KEY, body_end)
@@ -320,6 +323,7 @@ _DATA_FIELDS = _ROSTER_FIELDS | {"nonce"}
 # Encoded keys of an entry's map that come first in canonical order (SPEC.md 2, 4.1).
 _V_PAIR = b"\x61v\x01"  # "v": 1
 _SEQ_KEY = b"\x63seq"
+_V_PAIR_SEQ_KEY = _V_PAIR + _SEQ_KEY
 _SIG_KEY = b"\x63sig"
 _BODY_KEY = b"\x64body"
 _PREV_KEY = b"\x64prev"
