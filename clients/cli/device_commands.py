@@ -14,6 +14,7 @@ from typing import Any
 from client_lib.account import Account
 from client_lib.backup import export_profile, import_profile
 from client_lib.errors import ProfileExistsError
+from client_lib.events import Accepted
 from client_lib.keystore import SpaceKind
 from client_lib.pairing import JoinOffer, JoinRequest, create_invite, join
 from client_lib.pairing_events import devices_added
@@ -29,6 +30,7 @@ from clients.cli.context import (
     read_passphrase,
 )
 from clients.cli.output import Output
+from clients.cli.watch import Narrator
 from protocol.crypto import fingerprint
 from protocol.errors import AccordError
 from protocol.pairing_codes import Purpose
@@ -409,18 +411,37 @@ async def _watch(ctx: Context, timeout: float | None) -> int:
     tasks = []
     handles = ctx.synced_spaces()
 
+    arrived: set[bytes] = set()
+
     def on_event(event: Any) -> None:
         if getattr(event, "is_problem", False):
             out.warn(f"Warning: {event.describe()}")
-        elif type(event).__name__ == "Accepted":
-            out.note("Something new arrived.")
+        elif isinstance(event, Accepted):
+            arrived.add(event.space)
 
+    narrators = {}
     for handle in handles:
+        narrators[handle.space] = Narrator(
+            handle, lambda member, handle=handle: ctx.name_of(handle, member)
+        )
         engine = SyncEngine(
             handle.replica, device_key=ctx.account.keystore.device_key, on_event=on_event
         )
         engines.append(engine)
         tasks.append(asyncio.create_task(engine.run(stop)))
+
+    async def tell() -> None:
+        while not stop.is_set():
+            await asyncio.sleep(0.3)
+            for space in list(arrived):
+                arrived.discard(space)
+                lines = narrators[space].news()
+                for line in lines:
+                    out.say(line)
+                if not lines:
+                    out.note("Changes arrived (the plan, notes or a private answer).")
+
+    tasks.append(asyncio.create_task(tell()))
     out.say("Staying in sync. Press Ctrl-C to stop.")
     try:
         if timeout is not None:
