@@ -34,7 +34,13 @@ from client_lib.paths import ProfilePaths, create_profile_dir, existing_profile
 from client_lib.repairs import RepairLog
 from client_lib.replica import Replica
 from client_lib.store import Store
-from protocol.crypto import SPACE_ID_BYTES, DeviceKey, member_id_of, random_bytes
+from protocol.crypto import (
+    SPACE_ID_BYTES,
+    DeviceKey,
+    forget_content_keys,
+    member_id_of,
+    random_bytes,
+)
 from protocol.epochs import new_epoch_key
 from protocol.roster import Found
 
@@ -160,6 +166,7 @@ class Account:
             replica.snapshot()
         self._replicas.clear()
         self.store.close()
+        forget_content_keys()  # keys derived for this profile leave the process's memory
 
     def wipe(self) -> None:
         """Close and delete this profile's files from this machine (local wipe).
@@ -168,6 +175,7 @@ class Account:
         """
         self.store.close()
         self._replicas.clear()
+        forget_content_keys()
         shutil.rmtree(self.paths.directory)
 
     # -- who this is -------------------------------------------------------------------
