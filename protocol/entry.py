@@ -122,6 +122,8 @@ class Entry:
     #: The bytes the entry was decoded from (see :meth:`from_bytes`), else None. Not part
     #: of the entry's value: copies made with ``dataclasses.replace`` do not carry it.
     _wire: _Wire | None = field(default=None, init=False, repr=False, compare=False)
+    #: The id, once computed for a decoded entry (its bytes never change).
+    _id: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.v != FORMAT_VERSION:
@@ -253,7 +255,12 @@ class Entry:
     @property
     def id(self) -> bytes:
         """BLAKE2b-256 of the encoded entry: what the next entry's ``prev`` names."""
-        return entry_id(self.to_bytes())
+        if self._id is not None:
+            return self._id
+        found = entry_id(self.to_bytes())
+        if self._wire is not None:  # an entry built in memory may still be signed later
+            object.__setattr__(self, "_id", found)
+        return found
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Entry:
