@@ -15,6 +15,11 @@ Theory of operation:
   decision. On a welcome it fetches the space from the relay, checks that its feeds
   reach the inviter's heads and that the roster holds it, opens the key envelopes, and
   only then keeps the space.
+* Self pairing also links the member's private space (journal, private check-in
+  answers; SPEC.md 11.12) when the inviting device is in it: the offer names it, the new
+  device signs a second join proof for it, and on approval the inviter adds the device
+  there too and the welcome carries its part. The new device enters both spaces, or
+  neither. A device whose member has no private space pairs as before.
 * The protocol lives in :mod:`protocol.pairing`; this module only moves its bytes. Any
   failure burns the machine and deletes the channel, then raises: the person is told to
   start again with a new code.
@@ -38,14 +43,23 @@ from enum import StrEnum
 import aiohttp
 
 from client_lib.account import Account
-from client_lib.keystore import SpaceKind
 from client_lib.pairing_events import DeviceAdded, devices_added
 from client_lib.pairing_qr import qr_png, qr_text
+from client_lib.pairing_spaces import (
+    enter_spaces,
+    last_own_entry,
+    own_heads,
+    private_space_to_offer,
+    reach,
+    takes_private,
+    upload_outbox,
+)
 from client_lib.relay_client import RelayCallError, RelayClient, RelayUnreachable
 from client_lib.rendezvous import Channel, Rendezvous
+from client_lib.replica import Replica
+from client_lib.sync import relay_url_of, set_relay_url
 from protocol.crypto import fingerprint, member_id_of
-from protocol.entry import SeenHead
-from protocol.errors import AccordError, FeedGapError, ForkError, RosterError, UsageError
+from protocol.errors import AccordError, RosterError, UsageError
 from protocol.pairing import SESSION_GRACE, Invite, Inviter, Joiner
 from protocol.pairing_codes import (
     INVITE_LIFETIME,
@@ -54,7 +68,7 @@ from protocol.pairing_codes import (
     parse_code,
     parse_invite_uri,
 )
-from protocol.pairing_messages import JoinMode, Offer, Request, Welcome
+from protocol.pairing_messages import JoinMode, Offer, PrivateWelcome, Request, Welcome
 from protocol.roster import AddDevice, AddMember, Record, join_proof
 
 __all__ = [
@@ -72,8 +86,6 @@ __all__ = [
 Clock = Callable[[], int]
 #: Seconds a joining device waits, in all, for the other device.
 INVITE_WAIT = INVITE_LIFETIME + SESSION_GRACE
-#: Entries uploaded per append call (the relay takes batches of at most 64).
-UPLOAD_BATCH = 32
 
 
 def unix_now() -> int:
@@ -93,6 +105,9 @@ class JoinRequest:
     sas: str
     mode: JoinMode
     purpose: Purpose
+    #: Self pairing: the device asks to join the member's private space too (it will
+    #: read the journal and private check-in answers).
+    private: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,6 +119,8 @@ class JoinOffer:
     purpose: Purpose
     space: bytes
     sas: str
+    #: Self pairing: this device asked to join its member's private space too.
+    private: bool = False
 
 
 class Outcome(StrEnum):
@@ -121,6 +138,8 @@ class PairingResult:
     relay: str
     #: Inviter only: the joiner confirmed it took the welcome (``done``).
     confirmed: bool = False
+    #: Self pairing: the member's private space the device was also added to.
+    private_space: bytes | None = None
 
 
 Decide = Callable[[JoinRequest], Awaitable[bool] | bool]
@@ -229,6 +248,7 @@ class Invitation:
             sas=self._machine.sas,
             mode=self._machine.mode,
             purpose=self.invite.purpose,
+            private=request.private_proof is not None,
         )
         return self.request
 
@@ -243,11 +263,22 @@ class Invitation:
             return AddMember(member=member, device=request.device, proof=request.proof)
         return AddDevice(member=self.account.member_id, device=request.device, proof=request.proof)
 
+    def _private_replica(self, request: Request) -> Replica | None:
+        """The private space the request asked to join (SPEC.md 11.12), if any."""
+        private = self._machine.offer.private
+        if request.private_proof is None or private is None:
+            return None
+        replica = self.account.replica(private)
+        if request.device in replica.roster.known_devices:
+            raise RosterError("this device is, or was, already in the private space")
+        return replica
+
     async def approve(self) -> PairingResult:
         """Add the device: only after the person compared the SAS and said yes.
 
         Appends the roster entry to this device's feed, uploads it (and anything else
-        waiting in the outbox) and the key envelopes, sends the welcome, and waits a
+        waiting in the outbox) and the key envelopes, does the same in the member's
+        private space when the request asked for it, sends the welcome, and waits a
         little for the joiner's ``done``.
 
         Raises:
@@ -259,39 +290,49 @@ class Invitation:
         if request is None or self.request is None:
             raise UsageError("there is no request to approve")
         replica = self.account.replica(self.space)
-        relay = RelayClient(
-            self.invite.relay,
-            device_key=self.account.keystore.device_key,
-            space=self.space,
-            session=self._session,
-        )
+        relays: list[RelayClient] = []
+
+        def relay_for(space: bytes) -> RelayClient:
+            client = RelayClient(
+                self.invite.relay,
+                device_key=self.account.keystore.device_key,
+                space=space,
+                session=self._session,
+            )
+            relays.append(client)
+            return client
+
+        relay = relay_for(self.space)
         try:
             record = self._record(request)
-            await relay.token()  # reach the relay before writing anything
+            private = self._private_replica(request)
+            private_relay = None if private is None else relay_for(private.space)
+            # Reach the relay for every space before writing anything (SPEC.md 11.9).
+            await relay.token()
+            if private is not None and private_relay is not None:
+                await reach(private_relay, private)
             replica.append_roster(record)
-            pending = [item.raw for item in replica.pending_outbox()]
-            for start in range(0, len(pending), UPLOAD_BATCH):
-                results = await relay.append(pending[start : start + UPLOAD_BATCH])
-                replica.mark_acknowledged([result.id for result in results])
+            await upload_outbox(relay, replica)
             envelopes = replica.envelopes_for(request.device)
             await relay.put_envelopes(envelopes)
-            heads = tuple(
-                SeenHead(device=device, seq=head.seq, id=head.id)
-                for device, head in sorted(self.account.store.heads(self.space).items())
-            )
+            private_part = None
+            if private is not None and private_relay is not None:
+                private_part = await self._add_to_private(private, private_relay, request)
             welcome = Welcome(
                 space=self.space,
                 relay=self.invite.relay,
-                heads=heads,
+                heads=own_heads(self.account, self.space),
                 envelopes=tuple(envelopes),
-                added=self._added_entry(replica.feed_entries(self.account.device)),
+                added=last_own_entry(replica),
+                private=private_part,
             )
             await self._channel.post(self._machine.approve(welcome))
         except BaseException:
             await self._fail()
-            await relay.close()
             raise
-        await relay.close()
+        finally:
+            for client in relays:
+                await client.close()
         confirmed = False
         try:
             await self._receive()  # done
@@ -307,13 +348,32 @@ class Invitation:
             device=request.device,
             relay=self.invite.relay,
             confirmed=confirmed,
+            private_space=None if private_part is None else private_part.space,
         )
 
-    @staticmethod
-    def _added_entry(feed: list[bytes]) -> bytes:
-        if not feed:  # pragma: no cover - append_roster just wrote one
-            raise UsageError("this device's feed is empty")
-        return feed[-1]
+    async def _add_to_private(
+        self, private: Replica, relay: RelayClient, request: Request
+    ) -> PrivateWelcome:
+        """Add the device to the member's private space, upload it, and return the
+        welcome's part for it (SPEC.md 11.12)."""
+        if request.private_proof is None:  # pragma: no cover - _private_replica checks
+            raise UsageError("the request did not ask for the private space")
+        private.append_roster(
+            AddDevice(
+                member=self.account.member_id, device=request.device, proof=request.private_proof
+            )
+        )
+        await upload_outbox(relay, private)
+        envelopes = private.envelopes_for(request.device)
+        await relay.put_envelopes(envelopes)
+        if relay_url_of(private) is None:
+            set_relay_url(private, self.invite.relay)
+        return PrivateWelcome(
+            space=private.space,
+            heads=own_heads(self.account, private.space),
+            envelopes=tuple(envelopes),
+            added=last_own_entry(private),
+        )
 
     async def decline(self) -> PairingResult:
         """Say no. Nothing is added; no reason is asked or sent."""
@@ -392,6 +452,7 @@ async def create_invite(
         inviter=account.device,
         member=account.member_id if purpose is Purpose.SELF else None,
         name=account.display_name,
+        private=private_space_to_offer(account, relay_url) if purpose is Purpose.SELF else None,
     )
     machine = Inviter(invite, offer)
     invitation = Invitation(
@@ -426,56 +487,6 @@ def _check_account_fits(account: Account, offer: Offer) -> None:
         )
     if account.keystore.has_space(offer.space):
         raise UsageError("this device is already in that space")
-
-
-async def _enter_space(
-    account: Account,
-    offer: Offer,
-    request: Request,
-    welcome: Welcome,
-    session: aiohttp.ClientSession | None,
-) -> None:
-    """Adopt the space, fetch it, and check it against the welcome (SPEC.md 11.9).
-
-    Raises:
-        FeedGapError: the relay did not give everything up to the inviter's heads.
-        ForkError: the relay gave another entry than the one the inviter named.
-        RosterError: the roster does not hold this device in the expected member, or a
-            key envelope could not be opened.
-    """
-    member = offer.member if offer.member is not None else member_id_of(request.device)
-    previous_member = account.member_id
-    if previous_member != member:
-        account.keystore.set_member_id(member)
-    label = offer.name if offer.purpose is Purpose.PARTNER else "shared"
-    replica = account.adopt_space(offer.space, kind=SpaceKind.SHARED, label=label)
-    relay = RelayClient(
-        welcome.relay, device_key=account.keystore.device_key, space=offer.space, session=session
-    )
-    try:
-        async for page in relay.fetch_all({}):
-            replica.ingest_many(page.entries)
-        for head in welcome.heads:
-            stored = account.store.entry_at(offer.space, head.device, head.seq)
-            if stored is None:
-                raise FeedGapError("the relay did not give everything the inviting device had")
-            if stored.id != head.id:
-                raise ForkError("the relay gave another entry than the inviting device had")
-        for envelope in welcome.envelopes:
-            replica.accept_key_envelope(envelope)
-        held = account.keystore.epoch_keys(offer.space)
-        roster = replica.roster
-        if not roster.is_active(request.device) or roster.member_of(request.device) != member:
-            raise RosterError("the space's roster does not hold this device")
-        if roster.epoch not in held:
-            raise RosterError("the space's current key sent to this device could not be opened")
-    except BaseException:
-        account.keystore.remove_space(offer.space)
-        if previous_member != member:
-            account.keystore.set_member_id(previous_member)
-        raise
-    finally:
-        await relay.close()
 
 
 async def join(
@@ -535,10 +546,19 @@ async def join(
             raise UsageError("no offer after receiving one")
         _check_account_fits(account, offer)
         member = offer.member if offer.member is not None else member_id_of(account.device)
-        proof = join_proof(
-            account.keystore.device_key, space=offer.space, member=member, by=offer.inviter
+        device_key = account.keystore.device_key
+        proof = join_proof(device_key, space=offer.space, member=member, by=offer.inviter)
+        private_proof = None
+        if offer.private is not None and takes_private(account, offer):
+            private_proof = join_proof(
+                device_key, space=offer.private, member=member, by=offer.inviter
+            )
+        request = Request(
+            device=account.device,
+            name=account.display_name,
+            proof=proof,
+            private_proof=private_proof,
         )
-        request = Request(device=account.device, name=account.display_name, proof=proof)
         await channel.post(machine.send_request(request))
         if on_offer is not None:
             await _maybe_await(
@@ -549,6 +569,7 @@ async def join(
                         purpose=offer.purpose,
                         space=offer.space,
                         sas=machine.sas,
+                        private=private_proof is not None,
                     )
                 )
             )
@@ -559,7 +580,7 @@ async def join(
             return PairingResult(
                 outcome=Outcome.DECLINED, space=offer.space, device=account.device, relay=relay
             )
-        await _enter_space(account, offer, request, welcome, session)
+        await enter_spaces(account, offer, request, welcome, session)
         await channel.post(machine.send_done())
     except BaseException:
         machine.burn()
@@ -573,4 +594,5 @@ async def join(
         device=account.device,
         relay=welcome.relay,
         confirmed=True,
+        private_space=None if welcome.private is None else welcome.private.space,
     )
