@@ -485,8 +485,8 @@ def cmd_journal(args: Any, out: Output) -> int:
         except ClientError:
             raise CliError(
                 "Your journal lives in your private space, which this device is not part of.",
-                "A device linked with `accord pair --self` cannot open the journal yet; "
-                "write it on the device you first set up.",
+                "This device was linked from one that had no journal to share. Write it on "
+                "the device you first set up, or link this device again from one that has it.",
             ) from None
         if args.text:
             journal.write(args.text)

@@ -15,7 +15,6 @@ from client_lib.account import Account
 from client_lib.backup import export_profile, import_profile
 from client_lib.errors import ProfileExistsError
 from client_lib.events import Accepted
-from client_lib.keystore import SpaceKind
 from client_lib.pairing import JoinOffer, JoinRequest, create_invite, join
 from client_lib.pairing_events import devices_added
 from client_lib.pairing_qr import QrImageError, decode_qr_image
@@ -150,6 +149,8 @@ async def _pair(ctx: Context, space: bytes, relay: str, purpose: Purpose) -> int
     def decide(request: JoinRequest) -> bool:
         out.say("")
         out.say(f"'{request.name}' is asking to join (device {request.fingerprint}).")
+        if request.private:
+            out.say("As your own device, it would also read your journal and private answers.")
         out.say(f"Check that the other screen shows the same number: {request.sas}")
         if args.yes:
             return True
@@ -169,7 +170,11 @@ async def _pair(ctx: Context, space: bytes, relay: str, purpose: Purpose) -> int
     if result.outcome.value != "joined":
         out.say("The request was declined. Nothing was added.")
         return 0
-    out.say("The device was added. Both devices now share the space.")
+    if result.private_space is not None:
+        out.say("The device was added. It shares your space, your journal and private answers.")
+    else:
+        out.say("The device was added. Both devices now share the space.")
+    # Both roster entries went up during the pairing; this sends anything left over.
     await _sync_spaces(ctx, quiet=True)
     return 0
 
@@ -241,6 +246,8 @@ async def _join(ctx: Context, text: str) -> int:
             "your own space" if offer.purpose is Purpose.SELF else f"{offer.inviter_name}'s space"
         )
         out.say(f"Joining {whose} (their device {offer.inviter_fingerprint}).")
+        if offer.private:
+            out.say("Your journal and private answers will come to this device too.")
         out.say(f"Check that the other screen shows the same number: {offer.sas}")
         out.say("Waiting for them to approve...")
         sys.stdout.flush()
@@ -257,19 +264,29 @@ async def _join(ctx: Context, text: str) -> int:
         return 0
     ctx.config["relay"] = result.relay
     ctx.save_config()
-    replica = ctx.account.replica(result.space)
-    set_relay_url(replica, result.relay)
-    if ctx.account.private_replica() is None and ctx.account.member_id == _own_member(ctx):
-        ctx.account.found_private_space()
-        for info in ctx.account.spaces():
-            if info.kind is SpaceKind.PRIVATE:
-                set_relay_url(ctx.account.replica(info.space), result.relay)
+    new_member = ctx.account.member_id == _own_member(ctx)  # not another device of one
+    if ctx.account.private_replica() is None and new_member:
+        private = ctx.account.found_private_space()  # a new member's own journal
+        set_relay_url(private, result.relay)
     handle = ctx.account.space(result.space)
-    if ctx.account.member_id == _own_member(ctx):  # a new member, not another device of one
+    if new_member:
         handle.agreements.set_my_name(ctx.account.display_name)
     await _sync_spaces(ctx, quiet=True)
     out.say("You joined the space. Your agreements will appear here as they sync.")
-    out.data({"space": result.space.hex(), "relay": result.relay})
+    if result.private_space is not None:
+        out.say("Your journal and private answers are on this device too.")
+    elif ctx.account.private_replica() is None:
+        out.say(
+            "Your journal stays on your other devices: the device that invited this one "
+            "had none to share. Link this device from one that has it to read it here."
+        )
+    out.data(
+        {
+            "space": result.space.hex(),
+            "relay": result.relay,
+            "private_space": None if result.private_space is None else result.private_space.hex(),
+        }
+    )
     return 0
 
 
