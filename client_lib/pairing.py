@@ -204,6 +204,11 @@ class Invitation:
     def state(self) -> str:
         return self._machine.state.value
 
+    @property
+    def private_space(self) -> bytes | None:
+        """The member's private space this invite offers to link too (self pairing only)."""
+        return self._machine.offer.private
+
     # The flow.
 
     def _deadline(self) -> float:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from pairing_vectors import build_welcome
+from pairing_vectors import build_private_part, build_welcome
 
 from protocol.crypto import DeviceKey, member_id_of, random_bytes
 from protocol.pairing import Invite, Inviter, Joiner
@@ -35,6 +35,11 @@ class Pair:
     joiner_device: DeviceKey = field(default_factory=DeviceKey.generate)
     space: bytes = field(default_factory=lambda: random_bytes(16))
     epoch_key: bytes = field(default_factory=lambda: random_bytes(32))
+    #: Self pairing: the member's private space the offer names (SPEC.md 11.12), and
+    #: whether the joiner takes it up.
+    private: bytes | None = None
+    take_private: bool = True
+    private_epoch_key: bytes = field(default_factory=lambda: random_bytes(32))
 
     def __post_init__(self) -> None:
         self.invite = make_invite(self.purpose)
@@ -46,6 +51,7 @@ class Pair:
             if self.purpose is Purpose.SELF
             else None,
             name="Alex",
+            private=self.private,
         )
         self.inviter = Inviter(self.invite, self.offer)
         if self.mode == "qr":
@@ -59,10 +65,14 @@ class Pair:
 
     def request(self) -> Request:
         member = self.offer.member or member_id_of(self.joiner_device.public)
-        proof = join_proof(
-            self.joiner_device, space=self.space, member=member, by=self.inviter_device.public
+        by = self.inviter_device.public
+        proof = join_proof(self.joiner_device, space=self.space, member=member, by=by)
+        private_proof = None
+        if self.private is not None and self.take_private:
+            private_proof = join_proof(self.joiner_device, space=self.private, member=member, by=by)
+        return Request(
+            device=self.joiner_device.public, name="Sam", proof=proof, private_proof=private_proof
         )
-        return Request(device=self.joiner_device.public, name="Sam", proof=proof)
 
     def welcome(self) -> Welcome:
         """The welcome for this pair's request (made once: its key envelope is random)."""
@@ -71,14 +81,25 @@ class Pair:
         return self._welcome
 
     def _build_welcome(self) -> Welcome:
-        return build_welcome(
+        request = self.request()
+        welcome = build_welcome(
             inviter=self.inviter_device,
             space=self.space,
             purpose=self.purpose,
-            request=self.request(),
+            request=request,
             relay=RELAY,
             epoch_key=self.epoch_key,
         )
+        if self.private is None or request.private_proof is None:
+            return welcome
+        part = build_private_part(
+            inviter=self.inviter_device,
+            private=self.private,
+            device=request.device,
+            proof=request.private_proof,
+            epoch_key=self.private_epoch_key,
+        )
+        return replace(welcome, private=part)
 
     def _log(self, side: str, data: bytes) -> bytes:
         self.sent.append((side, data))

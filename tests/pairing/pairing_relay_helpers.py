@@ -2,6 +2,8 @@
 
 ``publish`` and ``pull`` move a space's entries and key envelopes between an account and
 the relay with the real relay client (what a sync engine does, without the live part).
+``founder`` makes a device with a space on the relay; :class:`Screens` is what both
+screens show and the inviter person's answer; ``pair`` runs both sides at once.
 :class:`RelayProxy` is an aiohttp server on loopback that forwards everything to the
 relay, and lets a test rewrite the pairing messages each side posts: a relay that tries
 to swap keys, guess a code or flip a byte.
@@ -9,6 +11,7 @@ to swap keys, guess a code or flip a byte.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from client_lib.account import Account
+from client_lib.pairing import Invitation, JoinOffer, JoinRequest, join
 from client_lib.relay_client import RelayCallError, RelayClient, b64, unb64
 from protocol.entry import Entry
 
@@ -135,3 +139,40 @@ class RelayProxy:
                 item["body"] = b64(self.rewrite(author, unb64(item["body"])))
             payload = json.dumps(data).encode()
         return web.Response(body=payload, status=status, content_type=content_type)
+
+
+async def founder(tmp_path: Path, relay_url: str, name: str = "Alex") -> tuple[Account, bytes]:
+    """A device that founded a space, wrote one agreement, and put it on the relay."""
+    account = make_account(tmp_path, name.lower(), name)
+    handle = account.create_space("us")
+    handle.agreements.create_item(kind="limit", level="no", title="No surprises")
+    await publish(account, handle.space, relay_url)
+    return account, handle.space
+
+
+class Screens:
+    """What both screens showed, and the inviter person's decision."""
+
+    def __init__(self, approve: bool = True) -> None:
+        self.approve = approve
+        self.request: JoinRequest | None = None
+        self.offer: JoinOffer | None = None
+        self.offer_shown = asyncio.Event()
+
+    async def decide(self, request: JoinRequest) -> bool:
+        self.request = request
+        await asyncio.wait_for(self.offer_shown.wait(), 10)
+        return self.approve
+
+    def show_offer(self, offer: JoinOffer) -> None:
+        self.offer = offer
+        self.offer_shown.set()
+
+
+async def pair(
+    invitation: Invitation, joiner: Account, invite: str, screens: Screens, relay_url: str
+) -> tuple[Any, Any]:
+    return await asyncio.gather(
+        invitation.run(screens.decide),
+        join(joiner, invite, relay_url=relay_url, on_offer=screens.show_offer),
+    )

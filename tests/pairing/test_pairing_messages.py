@@ -26,6 +26,7 @@ from protocol.pairing_messages import (
     JoinMode,
     Offer,
     Pake,
+    PrivateWelcome,
     Request,
     Sealed,
     Welcome,
@@ -44,20 +45,39 @@ CLEAR = [
     Hello(mode=JoinMode.CODE, pake=PAKE_B, mac=bytes(32)),
     Sealed(seq=3, box=b"\x01" * 300),
 ]
+HEAD = SeenHead(device=bytes(32), seq=2, id=bytes(32))
+PRIVATE = b"\x07" * 16
+PART = PrivateWelcome(space=PRIVATE, heads=(HEAD,), envelopes=(b"p",), added=b"y")
+LINKED = Welcome(
+    space=bytes(16),
+    relay="https://r.example",
+    heads=(HEAD,),
+    envelopes=(b"e",),
+    added=b"x",
+    private=PART,
+)
 INNER = [
     Offer(purpose=Purpose.PARTNER, space=bytes(16), inviter=bytes(32), member=None, name="Alex"),
     Offer(purpose=Purpose.SELF, space=bytes(16), inviter=bytes(32), member=bytes(16), name="A"),
-    Request(device=bytes(32), name="Sam 🌱", proof=bytes(64)),
-    Welcome(
+    Offer(
+        purpose=Purpose.SELF,
         space=bytes(16),
-        relay="https://r.example",
-        heads=(SeenHead(device=bytes(32), seq=2, id=bytes(32)),),
-        envelopes=(b"e",),
-        added=b"x",
+        inviter=bytes(32),
+        member=bytes(16),
+        name="A",
+        private=PRIVATE,
     ),
+    Request(device=bytes(32), name="Sam 🌱", proof=bytes(64)),
+    Request(device=bytes(32), name="A", proof=bytes(64), private_proof=b"\x01" * 64),
+    Welcome(
+        space=bytes(16), relay="https://r.example", heads=(HEAD,), envelopes=(b"e",), added=b"x"
+    ),
+    LINKED,
     Decline(),
     Done(),
 ]
+#: The fields a message may leave out (SPEC.md 11.12): absent when unused.
+OPTIONAL = {"private", "private_proof"}
 
 
 @pytest.mark.parametrize("message", CLEAR, ids=lambda m: m.TYPE.value)
@@ -92,8 +112,65 @@ def test_an_extra_or_missing_field_is_refused(message: Any) -> None:
         if key == "type":
             continue
         smaller = {k: v for k, v in fields.items() if k != key}
+        if key in OPTIONAL:  # leaving it out is another valid message, without it
+            assert key not in decoder(encoding.encode(smaller)).to_map()
+            continue
         with pytest.raises(MalformedError):
             decoder(encoding.encode(smaller))
+
+
+@pytest.mark.parametrize("message", INNER, ids=lambda m: m.TYPE.value)
+def test_an_optional_field_is_absent_never_null(message: Any) -> None:
+    fields = message.to_map()
+    for key in OPTIONAL:
+        with pytest.raises(MalformedError):
+            decode_inner(encoding.encode({**fields, key: None}))
+
+
+def test_only_a_self_offer_names_a_private_space_and_never_its_own_space() -> None:
+    with pytest.raises(MalformedError):
+        Offer(
+            purpose=Purpose.PARTNER,
+            space=bytes(16),
+            inviter=bytes(32),
+            member=None,
+            name="A",
+            private=PRIVATE,
+        )
+    with pytest.raises(MalformedError):
+        Offer(
+            purpose=Purpose.SELF,
+            space=PRIVATE,
+            inviter=bytes(32),
+            member=bytes(16),
+            name="A",
+            private=PRIVATE,
+        )
+    partner = next(m for m in INNER if isinstance(m, Offer)).to_map()
+    with pytest.raises(MalformedError):
+        decode_inner(encoding.encode({**partner, "private": PRIVATE}))
+
+
+def test_a_welcome_private_part_has_its_own_space_and_exact_fields() -> None:
+    welcome = LINKED
+    with pytest.raises(MalformedError):
+        Welcome(
+            space=PRIVATE,
+            relay="https://r.example",
+            heads=(HEAD,),
+            envelopes=(b"e",),
+            added=b"x",
+            private=PART,
+        )
+    fields = welcome.to_map()
+    for bad in (
+        {**fields["private"], "relay": "https://r.example"},
+        {k: v for k, v in fields["private"].items() if k != "added"},
+        [PRIVATE],
+        {**fields["private"], "heads": []},
+    ):
+        with pytest.raises(MalformedError):
+            decode_inner(encoding.encode({**fields, "private": bad}))
 
 
 def test_another_version_is_refused() -> None:
@@ -218,6 +295,8 @@ _values = st.recursive(
                 "heads",
                 "envelopes",
                 "added",
+                "private",
+                "private_proof",
             ]
         ),
         _values,

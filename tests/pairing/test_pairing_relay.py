@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pairing_relay_helpers import RelayProxy, make_account, publish, pull
+from pairing_relay_helpers import RelayProxy, Screens, founder, make_account, pair, publish, pull
 
 from client_lib.account import Account
 from client_lib.pairing import (
     Invitation,
-    JoinOffer,
     JoinRequest,
     Outcome,
     create_invite,
@@ -41,56 +39,6 @@ from protocol.pairing_messages import (
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture
-def relay_url(shared_relay: Any) -> str:
-    return str(shared_relay.url)
-
-
-@pytest.fixture
-async def proxy(relay_url: str) -> AsyncIterator[RelayProxy]:
-    proxy = RelayProxy(upstream=relay_url)
-    await proxy.start()
-    yield proxy
-    await proxy.stop()
-
-
-async def founder(tmp_path: Path, relay_url: str, name: str = "Alex") -> tuple[Account, bytes]:
-    """A device that founded a space, wrote one agreement, and put it on the relay."""
-    account = make_account(tmp_path, name.lower(), name)
-    handle = account.create_space("us")
-    handle.agreements.create_item(kind="limit", level="no", title="No surprises")
-    await publish(account, handle.space, relay_url)
-    return account, handle.space
-
-
-class Screens:
-    """What both screens showed, and the inviter person's decision."""
-
-    def __init__(self, approve: bool = True) -> None:
-        self.approve = approve
-        self.request: JoinRequest | None = None
-        self.offer: JoinOffer | None = None
-        self.offer_shown = asyncio.Event()
-
-    async def decide(self, request: JoinRequest) -> bool:
-        self.request = request
-        await asyncio.wait_for(self.offer_shown.wait(), 10)
-        return self.approve
-
-    def show_offer(self, offer: JoinOffer) -> None:
-        self.offer = offer
-        self.offer_shown.set()
-
-
-async def pair(
-    invitation: Invitation, joiner: Account, invite: str, screens: Screens, relay_url: str
-) -> tuple[Any, Any]:
-    return await asyncio.gather(
-        invitation.run(screens.decide),
-        join(joiner, invite, relay_url=relay_url, on_offer=screens.show_offer),
-    )
 
 
 def item_states(account: Account, space: bytes) -> list[tuple[str, str, str]]:
