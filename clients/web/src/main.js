@@ -9,12 +9,14 @@ import { h, mount } from './ui/dom.js';
 import { setupView, startView, unlockView } from './ui/views-setup.js';
 import { addView, checkinView, itemView, itemsView, pauseBar, planView } from './ui/views-space.js';
 import { inviteView, joinView } from './ui/views-pairing.js';
-import { problemSentences } from './ui/problems.js';
+import { problemSentences, statusNotices } from './ui/problems.js';
+import { devicesView } from './ui/views-devices.js';
 
 const SYNC_WORDS = {
   synced: 'Saved here and synced.',
   offline: 'Saved on this device. It will sync when the connection returns.',
   problem: 'Saved on this device. Syncing is taking a moment; it will keep trying.',
+  removed: 'Kept on this device only.',
   idle: 'Saved on this device.',
 };
 
@@ -27,6 +29,8 @@ class Screens {
     this.space = null;
     this.pairing = null;
     this.message = null;
+    /** the device whose removal is being asked about on the More screen */
+    this.removing = null;
     app.onChange(() => this.refresh());
   }
 
@@ -54,7 +58,29 @@ class Screens {
     this.route = route;
     this.param = param;
     this.message = null;
+    this.removing = null;
     this.render();
+  }
+
+  /** Ask about removing a device (null: the question is dropped). */
+  askRemoval(deviceHex) {
+    this.removing = deviceHex;
+    this.message = null;
+    this.render();
+  }
+
+  async removeDevice(deviceHex) {
+    this.removing = null;
+    await this.app.removeDevice(deviceHex);
+    this.say(
+      'The device was removed and a new key was made for the devices that stay. ' +
+        'It cannot read anything written from now on; what it already holds stays with it.',
+    );
+  }
+
+  async rotateKey(state) {
+    await this.app.rotateKey(state);
+    this.say('A new key was made. Only the devices in this space now receive it.');
   }
 
   say(message) {
@@ -118,13 +144,20 @@ class Screens {
     return mount(this.root, this.header(state), pauseBar(app, this, state), this.flash(), body, this.nav());
   }
 
+  /** The header: the sync words, and under them the status area's notices (SPEC.md 4.5.6). */
   header(state) {
     const status = state?.status?.state ?? 'idle';
+    const notices = state ? statusNotices(state) : [];
     return h(
       'header',
       {},
-      h('span', { class: 'brand' }, 'Accord'),
-      state ? h('span', { class: `sync ${status}`, 'data-sync': status }, SYNC_WORDS[status] ?? SYNC_WORDS.idle) : null,
+      h(
+        'div',
+        { class: 'bar' },
+        h('span', { class: 'brand' }, 'Accord'),
+        state ? h('span', { class: `sync ${status}`, 'data-sync': status }, SYNC_WORDS[status] ?? SYNC_WORDS.idle) : null,
+      ),
+      notices.map((notice) => h('p', { class: `notice ${notice.kind}`, role: 'status', 'data-notice': notice.kind }, notice.text)),
     );
   }
 
@@ -151,6 +184,7 @@ class Screens {
       h('p', {}, `People in this space: ${members.length}.`),
       members.length < 2 ? h('button', { onclick: () => this.go('invite') }, 'Invite your partner') : null,
       h('button', { onclick: () => this.go('invite', 'self') }, 'Link another device of mine'),
+      devicesView(this.app, this, state),
       safety
         ? h(
             'div',

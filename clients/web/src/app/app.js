@@ -4,8 +4,11 @@
  *
  * Offline first: every act is written to the replica, the outbox and IndexedDB before
  * anything goes to the network; the sync loop drains the outbox when the relay answers.
+ * With each space's entries, IndexedDB keeps what the relay has shown (the high-water
+ * marks and the rollbacks noticed, SPEC.md 4.5.5) and when each device was last heard.
  */
 import { toHex } from '../protocol/crypto.js';
+import { AccordError, ErrorCode } from '../protocol/errors.js';
 import { Keystore } from './keystore.js';
 import { LocalStore } from './store.js';
 import { Replica, foundSpace } from './replica.js';
@@ -18,6 +21,11 @@ import { setProfileName, profileName } from './agreements.js';
 const PROFILE = 'profile';
 const KEYSTORE = 'keystore';
 const SPACE_PREFIX = 'space:';
+
+/** What a sync round can change on the screens: entries, keys, and what the relay showed. */
+function shown(replica) {
+  return [replica.held.size, replica.epochKeys.size, replica.rollbacks.length, replica.openRollbacks().length, replica.withheld.length].join();
+}
 
 export class App {
   constructor(store) {
@@ -109,6 +117,15 @@ export class App {
     replica.outbox = [...saved.outbox];
     replica.pendingEnvelopes = [...(saved.pendingEnvelopes ?? [])];
     replica.openPendingEnvelopes();
+    if (saved.marks) {
+      replica.marks = new Map(saved.marks);
+    } else if (saved.created) {
+      // Saved before marks were kept: every own entry out of the outbox was taken by the relay.
+      replica.noteAcknowledged(replica.ownHead().seq - replica.outbox.length);
+    }
+    replica.rollbacks = [...(saved.rollbacks ?? [])];
+    replica.relayHeads = saved.relayHeads ? new Map(saved.relayHeads) : null;
+    replica.heard = new Map(saved.heard ?? []);
     return {
       replica,
       relay: saved.relay,
@@ -124,10 +141,10 @@ export class App {
     state.keyCount = state.replica.epochKeys.size;
     state.loop = new SyncLoop({
       run: async () => {
-        const before = state.replica.held.size;
+        const before = shown(state.replica);
         await syncOnce(state, this.device);
         await this.persist(state);
-        if (state.replica.held.size !== before) this.changed();
+        if (shown(state.replica) !== before) this.changed();
       },
       onStatus: (status) => {
         const was = state.status.state;
@@ -151,14 +168,20 @@ export class App {
         state.client.token = null;
       },
       onEntries: async (entries) => {
+        const before = state.replica.haveVector();
         const { added } = state.replica.receive(entries);
         if (added.length === 0) return;
+        state.replica.noteHeard(before, Date.now());
         await this.persist(state);
         this.changed();
       },
       onState: (live) => {
         state.loop.pollMs = live === 'live' ? 20000 : 3000;
         if (live === 'live') state.loop.poke();
+        if (live === 'removed') {
+          state.status = { state: 'removed', code: 'device_removed' };
+          this.changed();
+        }
       },
     });
     state.live.start();
@@ -176,6 +199,10 @@ export class App {
       outbox: [...replica.outbox],
       pendingEnvelopes: [...replica.pendingEnvelopes],
       outgoingEnvelopes: [...state.outgoingEnvelopes],
+      marks: [...replica.marks],
+      rollbacks: replica.rollbacks.map((item) => ({ ...item })),
+      relayHeads: replica.relayHeads === null ? null : [...replica.relayHeads],
+      heard: [...replica.heard],
     });
     if (replica.epochKeys.size !== state.keyCount) {
       state.keyCount = replica.epochKeys.size;
@@ -211,6 +238,43 @@ export class App {
     state.loop.poke();
     this.changed();
     return result;
+  }
+
+  /** The spaces from which `deviceHex` would be removed: those where this device may remove it. */
+  removalSpaces(deviceHex) {
+    return [...this.spaces.values()].filter((state) => state.replica.canRemove(deviceHex));
+  }
+
+  /**
+   * Remove one of my other devices from every space where this device may (SPEC.md 5.3),
+   * and give each of those spaces a new key that the removed device never gets (6.3).
+   * The new keys are stored in the keystore before any entry announces them.
+   * @returns {Promise<number>} how many spaces it was removed from
+   * @throws {AccordError} `roster_invalid` when it is not an active device of mine here
+   */
+  async removeDevice(deviceHex) {
+    const spaces = this.removalSpaces(deviceHex);
+    if (spaces.length === 0) throw new AccordError(ErrorCode.ROSTER_INVALID, 'not an active device of yours in any space here');
+    const epochs = new Map(spaces.map((state) => [state, state.replica.newEpochKey()]));
+    await this.saveKeystore();
+    for (const state of spaces) {
+      state.replica.removeDevice(deviceHex);
+      state.outgoingEnvelopes.push(...state.replica.startEpoch(epochs.get(state)));
+      await this.persist(state);
+      state.loop.poke();
+    }
+    this.changed();
+    return spaces.length;
+  }
+
+  /** Give a space a new key now (the roster says one is due: SPEC.md 5.5, 6.3). */
+  async rotateKey(state) {
+    const epoch = state.replica.newEpochKey();
+    await this.saveKeystore();
+    state.outgoingEnvelopes.push(...state.replica.startEpoch(epoch));
+    await this.persist(state);
+    state.loop.poke();
+    this.changed();
   }
 
   /** Sync now and wait for it (used before pairing steps that need the relay). */

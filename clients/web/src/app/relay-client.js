@@ -14,11 +14,18 @@ export const OFFLINE = 'offline';
 
 /** A refusal or failure of a relay call, with the relay's stable code. */
 export class RelayError extends Error {
-  constructor(code, message, status = 0) {
+  /**
+   * @param {string} code the relay's stable code (SPEC.md 10), or `offline`
+   * @param {string} message for people; never parsed
+   * @param {number} [status] the HTTP status
+   * @param {number|null} [index] the position in the batch of the refused entry or envelope
+   */
+  constructor(code, message, status = 0, index = null) {
     super(`${code}: ${message}`);
     this.name = 'RelayError';
     this.code = code;
     this.status = status;
+    this.index = index;
   }
 }
 
@@ -48,7 +55,8 @@ async function call(base, method, path, { body, token, signal } = {}) {
   }
   if (!response.ok) {
     const code = data?.error?.code ?? `http_${response.status}`;
-    throw new RelayError(code, data?.error?.message ?? response.statusText, response.status);
+    const index = Number.isInteger(data?.error?.index) ? data.error.index : null;
+    throw new RelayError(code, data?.error?.message ?? response.statusText, response.status, index);
   }
   return data;
 }
@@ -136,7 +144,7 @@ export class SpaceClient {
     }
   }
 
-  /** The relay's head of every feed: device hex -> seq. */
+  /** The relay's head of every feed it stores (SPEC.md 9.5): device hex -> seq. */
   async heads() {
     const data = await this.authed('GET', `${this.spacePath}/heads`);
     const out = new Map();

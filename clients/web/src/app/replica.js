@@ -12,18 +12,32 @@
  * function of the entries and keys held, whatever the arrival order. Decrypted payloads
  * are cached by entry id. Local writes become entries of this device's own feed, added to
  * the set and to the outbox that the sync engine drains.
+ *
+ * What the relay shows (SPEC.md 4.5.5). The replica keeps a high-water mark per feed: the
+ * highest seq the relay has ever shown this device (the verified head of another device's
+ * feed, a head the relay reported, or an own entry the relay took). The sync engine hands
+ * it the relay's heads (`noteRelayHeads`); a head below its mark is a rollback, kept in
+ * `rollbacks` and shown to the person. Marks only ever go up, and no entry held is ever
+ * given up because of what a relay says. Withholding (`withheld`: seen claims above the
+ * verified heads), conflicting claims (`conflicts`) and forks (per feed) are derived from
+ * the entries on every refresh.
+ *
+ * Removing a device (SPEC.md 5.3, 6.3) is two steps, so that a new key is stored before
+ * anything announces it: `newEpochKey` makes and keeps the next epoch's key, then
+ * `removeDevice` writes `remove_device` and `startEpoch` the `epoch` record, returning one
+ * key envelope per active device left.
  */
-import { compareBytes, encode } from '../protocol/cbor.js';
-import { aeadDecrypt, randomBytes, toHex } from '../protocol/crypto.js';
+import { bytesEqual, compareBytes, encode } from '../protocol/cbor.js';
+import { aeadDecrypt, fromHex, randomBytes, toHex } from '../protocol/crypto.js';
 import { contentKey, EntryType, headerOf, sealData, sealRoster } from '../protocol/entry.js';
 import { AccordError, ErrorCode } from '../protocol/errors.js';
-import { authenticEntry, verifyFeed, withholding } from '../protocol/feeds.js';
+import { authenticEntry, rollbacks, seenConflicts, verifyFeed, withholding } from '../protocol/feeds.js';
 import { memberIdOf } from '../protocol/identity.js';
 import { unpad } from '../protocol/padding.js';
 import { SHARED_DOC, decodePayload, encodePayload, voiceDoc, voiceOwner } from '../protocol/payload.js';
 import { foldRoster } from '../protocol/roster.js';
 import { encodeRosterRecord } from '../protocol/roster-records.js';
-import { unwrapKey, wrapKey } from '../protocol/envelopes.js';
+import { EPOCH_KEY_BYTES, keyId, unwrapKey, wrapKey } from '../protocol/envelopes.js';
 import { Documents, checkUpdate, readVoices } from './documents.js';
 
 export class Replica {
@@ -47,6 +61,14 @@ export class Replica {
     /** encoded envelopes not opened yet (their sender may not be known yet) */
     this.pendingEnvelopes = [];
     this.outbox = [];
+    /** device hex -> the highest seq the relay has shown (4.5.5 high-water marks) */
+    this.marks = new Map();
+    /** rollbacks seen: { device, storedSeq, reportedSeq, at } (each once) */
+    this.rollbacks = [];
+    /** the heads the relay reported last: device hex -> seq (null before the first report) */
+    this.relayHeads = null;
+    /** device hex -> when its verified feed last grew on this device (ms) */
+    this.heard = new Map();
     this.refresh();
   }
 
@@ -92,7 +114,10 @@ export class Replica {
           space: this.space,
           announcedKeyIds: this.roster.keyIds,
         });
-        if (!this.epochKeys.has(epoch)) opened += 1;
+        // An envelope never replaces a key that is already right: epoch 0 has no announced
+        // key id, so its first key stays; a later epoch's key is checked against its id.
+        if (this.keyMatches(epoch)) continue;
+        opened += 1;
         this.epochKeys.set(epoch, epochKey);
       } catch (error) {
         if (!(error instanceof AccordError)) throw error;
@@ -134,7 +159,20 @@ export class Replica {
     const { records, problems } = readVoices(this.documents);
     this.records = records;
     this.voiceProblems = problems;
-    this.withheld = withholding(items, new Map([...this.feeds].map(([device, feed]) => [device, feed.head])));
+    this.withheld = withholding(items, this.haveVector());
+    this.conflicts = seenConflicts(items);
+  }
+
+  /**
+   * Is the key held for `epoch` the one the roster announced? Epoch 0 has no announced
+   * id: any key held counts. A key made here for an epoch not announced yet does not.
+   */
+  keyMatches(epoch) {
+    const key = this.epochKeys.get(epoch);
+    if (key === undefined) return false;
+    if (epoch === 0) return true;
+    const announced = this.roster.keyIds.get(epoch);
+    return announced !== undefined && bytesEqual(announced, keyId(key));
   }
 
   applyData(item, floor) {
@@ -146,7 +184,7 @@ export class Replica {
     if (!this.roster.accepts(device, seq)) return this.refusedContent.push({ id, code: ErrorCode.DEVICE_REMOVED });
     const epoch = Number(entry.epoch);
     if (epoch < floor) return this.refusedContent.push({ id, code: ErrorCode.WRONG_EPOCH });
-    if (epoch > this.roster.epoch || !this.epochKeys.has(epoch)) return this.waiting.push(id);
+    if (epoch > this.roster.epoch || !this.keyMatches(epoch)) return this.waiting.push(id);
     const opened = this.open(item);
     if (opened.error) return this.refusedContent.push({ id, code: opened.error });
     const author = this.roster.memberOf(device);
@@ -213,6 +251,155 @@ export class Replica {
     return new Map([...this.feeds].map(([device, feed]) => [device, feed.head]));
   }
 
+  // -- what the relay shows (SPEC.md 4.5.5) ------------------------------------------
+
+  /** Note the verified heads that grew since `before` (a have-vector) as heard at `at`. */
+  noteHeard(before, at) {
+    for (const [device, head] of this.haveVector()) {
+      if (device !== this.deviceHex && head > (before.get(device) ?? 0)) this.heard.set(device, at);
+    }
+  }
+
+  /** The relay took this device's entries up to `seq`: the mark of its own feed rises. */
+  noteAcknowledged(seq) {
+    if (seq > (this.marks.get(this.deviceHex) ?? 0)) this.marks.set(this.deviceHex, seq);
+    if (this.relayHeads !== null && seq > (this.relayHeads.get(this.deviceHex) ?? 0)) this.relayHeads.set(this.deviceHex, seq);
+  }
+
+  /**
+   * Compare the heads the relay reports now with the high-water marks. A head below its
+   * mark (absent counts as 0) is a rollback, kept once in `rollbacks`; then the marks
+   * rise to what is reported. Nothing held is given up.
+   * @param {Map<string, number>} reported device hex -> seq, as the relay reports them
+   * @param {number} at when (ms)
+   * @returns {Array<{ device, storedSeq, reportedSeq, at }>} the rollbacks first seen now
+   */
+  noteRelayHeads(reported, at) {
+    const marks = new Map(this.marks);
+    for (const [device, head] of this.haveVector()) {
+      // Other feeds reached this device through the relay; this device's own entries
+      // count only once the relay took them (noteAcknowledged).
+      if (device !== this.deviceHex && head > (marks.get(device) ?? 0)) marks.set(device, head);
+    }
+    const found = [];
+    for (const rollback of rollbacks(marks, reported)) {
+      const known = this.rollbacks.some(
+        (r) => r.device === rollback.device && r.storedSeq === rollback.storedSeq && r.reportedSeq === rollback.reportedSeq,
+      );
+      if (known) continue;
+      const item = { ...rollback, at };
+      this.rollbacks.push(item);
+      found.push(item);
+    }
+    for (const [device, seq] of reported) if (seq > (marks.get(device) ?? 0)) marks.set(device, seq);
+    this.marks = marks;
+    this.relayHeads = new Map(reported);
+    return found;
+  }
+
+  /**
+   * Rollbacks the relay has not caught up with yet: feeds it still reports below what it
+   * once showed. Each is `{ device, storedSeq, reportedSeq }` with the latest report.
+   */
+  openRollbacks() {
+    if (this.relayHeads === null) return [];
+    return rollbacks(this.marks, this.relayHeads).filter((item) => this.rollbacks.some((r) => r.device === item.device));
+  }
+
+  /** This device's own entries (encoded, in seq order) with a seq in `[from, to]`. */
+  ownEntries(from, to) {
+    const feed = this.feeds.get(this.deviceHex);
+    if (!feed) return [];
+    return feed.chain.filter((item) => item.entry.seq >= from && item.entry.seq <= to).map((item) => item.bytes);
+  }
+
+  // -- devices, removal and key rotation (SPEC.md 5.3, 6.3) ---------------------------
+
+  /**
+   * Every device the roster knows, for the devices screen.
+   * @returns {Array<{ device: string, member: string, active: boolean, cut: number|null,
+   *   head: number, heardAt: number|null, thisDevice: boolean, mine: boolean }>}
+   *   in the order they were added (the fold's order)
+   */
+  deviceList() {
+    const me = this.memberHex;
+    return [...this.roster.devices].map(([device, known]) => ({
+      device,
+      member: known.member,
+      active: known.cut === null,
+      cut: known.cut,
+      head: this.feeds.get(device)?.head ?? 0,
+      heardAt: this.heard.get(device) ?? null,
+      thisDevice: device === this.deviceHex,
+      mine: me !== null && known.member === me,
+    }));
+  }
+
+  /** May this device remove `deviceHex` (an active device of its own member, not itself)? */
+  canRemove(deviceHex) {
+    return (
+      deviceHex !== this.deviceHex &&
+      this.roster.isActive(this.deviceHex) &&
+      this.roster.isActive(deviceHex) &&
+      this.roster.memberOf(deviceHex) === this.memberHex
+    );
+  }
+
+  /**
+   * Make and keep the key of the next epoch, before anything announces it (6.3). The
+   * caller stores the keystore, then calls `removeDevice` and `startEpoch`.
+   * @returns {number} the new epoch
+   */
+  newEpochKey() {
+    const epoch = this.roster.epoch + 1;
+    this.epochKeys.set(epoch, randomBytes(EPOCH_KEY_BYTES));
+    return epoch;
+  }
+
+  /**
+   * Write `remove_device` for one of this member's other devices, cutting its feed at the
+   * last entry this device holds of it (which is what this entry's seen heads name).
+   * @throws {AccordError} `roster_invalid` when this device may not remove it
+   */
+  removeDevice(deviceHex) {
+    if (!this.canRemove(deviceHex)) {
+      throw new AccordError(ErrorCode.ROSTER_INVALID, 'only an active device of your own, other than this one, can be removed here');
+    }
+    const lastSeq = this.feeds.get(deviceHex)?.head ?? 0;
+    this.writeRoster({ op: 'remove_device', device: fromHex(deviceHex), last_seq: lastSeq });
+    if (this.roster.isActive(deviceHex)) throw new AccordError(ErrorCode.ROSTER_INVALID, 'the removal was not accepted');
+  }
+
+  /**
+   * Start epoch `epoch` with the key `newEpochKey` kept: write the `epoch` record and seal
+   * the key to every other active device (6.3).
+   * @returns {Uint8Array[]} the envelopes, for the relay
+   * @throws {AccordError} `roster_invalid` when this device is not active or the epoch is
+   *   not the next one; `wrong_epoch` when the key was not made first
+   */
+  startEpoch(epoch) {
+    if (!this.roster.isActive(this.deviceHex)) throw new AccordError(ErrorCode.ROSTER_INVALID, 'a removed device cannot change the key');
+    if (epoch !== this.roster.epoch + 1) throw new AccordError(ErrorCode.ROSTER_INVALID, 'a rotation starts the next epoch');
+    const epochKey = this.epochKeys.get(epoch);
+    if (epochKey === undefined) throw new AccordError(ErrorCode.WRONG_EPOCH, 'the new key was not made first');
+    this.writeRoster({ op: 'epoch', epoch, key_id: keyId(epochKey) });
+    if (this.roster.epoch !== epoch || !this.keyMatches(epoch)) {
+      throw new AccordError(ErrorCode.ROSTER_INVALID, 'the new epoch was not accepted');
+    }
+    return this.roster
+      .activeDevices()
+      .filter((key) => !bytesEqual(key, this.device.publicKey))
+      .sort(compareBytes)
+      .map((recipient) =>
+        wrapKey({ senderSecretKey: this.device.secretKey, sender: this.device.publicKey, recipient, space: this.space, epoch, epochKey }),
+      );
+  }
+
+  /** The roster asks for a new key (a device left since this one began) and this device may make it. */
+  rotationDue() {
+    return this.roster.rotationDue() && this.roster.isActive(this.deviceHex);
+  }
+
   /**
    * Write one data entry carrying the changes `changes` make to documents.
    * @param {Array<{ doc: string, change: (doc: import('yjs').Doc) => void }>} changes
@@ -228,7 +415,7 @@ export class Replica {
     if (updates.length === 0) return null;
     const epoch = this.roster.epoch;
     const epochKey = this.epochKeys.get(epoch);
-    if (epochKey === undefined) {
+    if (!this.keyMatches(epoch)) {
       this.refresh();
       throw new AccordError(ErrorCode.WRONG_EPOCH, "this device does not hold the current epoch's key yet");
     }
@@ -294,9 +481,10 @@ export class Replica {
     return sealed.bytes;
   }
 
-  /** Envelopes of every epoch key held, wrapped for `recipient`. */
+  /** Envelopes of every epoch key held that the roster announced, wrapped for `recipient`. */
   envelopesFor(recipient) {
     return [...this.epochKeys.entries()]
+      .filter(([epoch]) => this.keyMatches(epoch))
       .sort((a, b) => a[0] - b[0])
       .map(([epoch, epochKey]) =>
         wrapKey({ senderSecretKey: this.device.secretKey, sender: this.device.publicKey, recipient, space: this.space, epoch, epochKey }),
