@@ -227,8 +227,12 @@ export class App {
     return [...this.spaces.values()].filter((state) => state.kind === 'relationship');
   }
 
+  /** My member's private space: the one whose member is mine in my relationship spaces
+   * (a device linked by self pairing may also hold the one it made when it was set up). */
   privateSpace() {
-    return [...this.spaces.values()].find((state) => state.kind === 'private') ?? null;
+    const privates = [...this.spaces.values()].filter((state) => state.kind === 'private');
+    const member = this.relationshipSpaces()[0]?.replica.memberHex ?? null;
+    return privates.find((state) => state.replica.memberHex === member) ?? privates[0] ?? null;
   }
 
   /** Run a write on a space, keep it locally at once, and sync soon. */
@@ -292,7 +296,8 @@ export class App {
       name: this.profile.name,
       onInvite,
       decide,
-      publish: () => this.syncNow(state),
+      publish: (target) => this.syncNow(target),
+      privateState: purpose === 'self' ? this.privateSpace() : null,
     });
     await this.persist(state);
     this.changed();
@@ -307,6 +312,8 @@ export class App {
       device: this.device,
       name: this.profile.name,
       onOffer,
+      // Take up my member's private space unless I hold one of that member already.
+      takesPrivate: (offer) => ![...this.spaces.values()].some((state) => state.kind === 'private' && state.replica.memberHex === toHex(offer.member)),
       enter: async ({ space, relay, envelopes }) => {
         const replica = new Replica({ space, device: this.device, epochKeys: this.keystore.epochKeys(space) });
         await fetchJoined(replica, relay, this.device);
@@ -319,9 +326,17 @@ export class App {
     await fetchJoined(state.replica, result.relay, this.device);
     const mine = profileName(state.replica, state.replica.memberHex);
     if (mine === null) setProfileName(state.replica, this.profile.name);
+    const joined = [state];
+    if (result.privateSpace) {
+      const own = this.restore({ space: result.privateSpace, relay: result.relay, label: 'just me', kind: 'private', created: true, entries: [], outbox: [] });
+      await fetchJoined(own.replica, result.relay, this.device);
+      joined.push(own);
+    }
     await this.saveKeystore();
-    await this.persist(state);
-    this.addSpace(state);
+    for (const each of joined) {
+      await this.persist(each);
+      this.addSpace(each);
+    }
     this.changed();
     return result;
   }

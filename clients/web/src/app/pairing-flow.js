@@ -5,8 +5,13 @@
  * The inviter shows the QR code and the typed code and never scans or types; the joiner
  * scans or types. Both screens show the same 6-digit SAS; the inviter's person sees the
  * joiner's name and fingerprint and approves or declines. Any failure burns the channel.
+ *
+ * Self pairing also links the member's private space (SPEC.md 11.12) when the inviting
+ * device is in it: the offer names it, the new device signs a second join proof for it,
+ * the inviter adds the device there too, and the welcome carries its part. The new
+ * device checks and enters both spaces, or neither.
  */
-import { bytesEqual } from '../protocol/cbor.js';
+import { bytesEqual, compareBytes } from '../protocol/cbor.js';
 import { fromHex, toHex } from '../protocol/crypto.js';
 import { memberIdOf } from '../protocol/identity.js';
 import { Inviter, Joiner, INVITE_LIFETIME } from '../protocol/pairing.js';
@@ -25,12 +30,15 @@ const DECISION_WAIT_MS = 10 * 60 * 1000;
  * @param {string} args.purpose 'partner' or 'self'
  * @param {string} args.name my display name
  * @param {(shown: { uri: string, code: string, expires: number }) => void} args.onInvite
- * @param {(request: { name, fingerprint, sas }) => Promise<boolean>} args.decide the person's approval
- * @param {() => Promise<void>} args.publish pushes the replica's outbox and envelopes now
+ * @param {(request: { name, fingerprint, sas, private }) => Promise<boolean>} args.decide the person's approval
+ * @param {(state: object) => Promise<void>} args.publish pushes a space state's outbox and envelopes now
+ * @param {object|null} [args.privateState] self pairing: my member's private space state, to link it too
  * @returns {Promise<'joined' | 'declined'>}
  */
-export async function runInvite({ state, purpose, name, onInvite, decide, publish }) {
+export async function runInvite({ state, purpose, name, onInvite, decide, publish, privateState = null }) {
   const { replica } = state;
+  const linkable = purpose === 'self' && privateState !== null && canLinkPrivate(privateState, state);
+  const privateReplica = linkable ? privateState.replica : null;
   const rendezvous = await new Rendezvous(state.relay).create();
   const expires = Math.min(rendezvous.expiresAt, nowSeconds() + INVITE_LIFETIME);
   const inviter = new Inviter({
@@ -44,6 +52,7 @@ export async function runInvite({ state, purpose, name, onInvite, decide, publis
       inviter: replica.device.publicKey,
       member: purpose === 'self' ? fromHex(replica.memberHex) : null,
       name,
+      private: privateReplica === null ? null : privateReplica.space,
     },
   });
   try {
@@ -52,7 +61,12 @@ export async function runInvite({ state, purpose, name, onInvite, decide, publis
     inviter.receiveHello(await rendezvous.next({ deadline: expires * 1000 }), nowSeconds());
     await rendezvous.post(inviter.sendOffer());
     const request = inviter.receiveRequest(await rendezvous.next({ deadline: (expires + 180) * 1000 }), nowSeconds());
-    const approved = await decide({ name: request.name, fingerprint: request.fingerprint, sas: request.sas });
+    const approved = await decide({
+      name: request.name,
+      fingerprint: request.fingerprint,
+      sas: request.sas,
+      private: request.privateProof !== null,
+    });
     if (!approved) {
       await rendezvous.post(inviter.sendDecline());
       return 'declined';
@@ -61,15 +75,14 @@ export async function runInvite({ state, purpose, name, onInvite, decide, publis
       purpose === 'partner'
         ? { op: 'add_member', member: request.member, device: request.device, proof: request.proof }
         : { op: 'add_device', member: request.member, device: request.device, proof: request.proof };
-    const added = replica.writeRoster(record);
-    const envelopes = replica.envelopesFor(request.device);
-    state.outgoingEnvelopes.push(...envelopes);
-    await publish();
-    const heads = [...replica.feeds.values()]
-      .filter((feed) => feed.head > 0)
-      .map((feed) => [feed.chain[feed.head - 1].entry.device, feed.head, feed.headId]);
-    if (!heads.some(([, , id]) => bytesEqual(id, added.id))) throw new Error('the added entry is not in my feed');
-    await rendezvous.post(inviter.sendWelcome({ heads, envelopes, added: added.bytes }));
+    if (request.privateProof !== null) await publish(privateState); // reach the relay first
+    const shared = await addTo(state, record, request.device, publish);
+    let privatePart = null;
+    if (request.privateProof !== null) {
+      const privateRecord = { op: 'add_device', member: request.member, device: request.device, proof: request.privateProof };
+      privatePart = await addTo(privateState, privateRecord, request.device, publish);
+    }
+    await rendezvous.post(inviter.sendWelcome({ ...shared, private: privatePart }));
     inviter.receiveDone(await rendezvous.next({ deadline: (expires + 180) * 1000 }), nowSeconds());
     await rendezvous.burn();
     return 'joined';
@@ -79,6 +92,34 @@ export async function runInvite({ state, purpose, name, onInvite, decide, publis
   }
 }
 
+/** Can self pairing link `privateState` (SPEC.md 11.12)? This device is active in it,
+ * its member is the member of the shared space, and it is on the same relay. */
+function canLinkPrivate(privateState, state) {
+  const { replica } = privateState;
+  return (
+    privateState.relay === state.relay &&
+    replica.roster.isActive(replica.deviceHex) &&
+    replica.memberHex !== null &&
+    replica.memberHex === state.replica.memberHex
+  );
+}
+
+/** Write the roster record adding `device` to a space, publish it with the envelopes, and
+ * return the welcome's part for that space: `{ heads, envelopes, added }`. */
+async function addTo(state, record, device, publish) {
+  const { replica } = state;
+  const added = replica.writeRoster(record);
+  const envelopes = replica.envelopesFor(device);
+  state.outgoingEnvelopes.push(...envelopes);
+  await publish(state);
+  const heads = [...replica.feeds.values()]
+    .filter((feed) => feed.head > 0)
+    .map((feed) => [feed.chain[feed.head - 1].entry.device, feed.head, feed.headId])
+    .sort((a, b) => compareBytes(a[0], b[0]));
+  if (!heads.some(([, , id]) => bytesEqual(id, added.id))) throw new Error('the added entry is not in my feed');
+  return { heads, envelopes, added: added.bytes };
+}
+
 /**
  * Join a space by a scanned invite URI or a typed code.
  * @param {object} args
@@ -86,12 +127,16 @@ export async function runInvite({ state, purpose, name, onInvite, decide, publis
  * @param {string} args.relay the relay to use for a typed code (the QR carries its own)
  * @param {{ publicKey, secretKey }} args.device this device
  * @param {string} args.name my display name
- * @param {(offer: { name, sas, purpose }) => void} args.onOffer
- * @param {(welcome: { space, relay, purpose, member }) => Promise<object>} args.enter makes
- *   the space state, fetches it from the relay and returns the replica
- * @returns {Promise<{ outcome: 'joined' | 'declined', space?: Uint8Array, relay?: string }>}
+ * @param {(offer: { name, sas, purpose, private }) => void} args.onOffer
+ * @param {(welcome: { space, relay, purpose, member, envelopes }) => Promise<object>} args.enter makes
+ *   the space state, fetches it from the relay and returns the replica (called for the
+ *   private space too, when it is linked)
+ * @param {(offer: object) => boolean} [args.takesPrivate] whether to take up an offered
+ *   private space (by default: yes)
+ * @returns {Promise<{ outcome: 'joined' | 'declined', space?: Uint8Array, relay?: string,
+ *   privateSpace?: Uint8Array | null }>}
  */
-export async function runJoin({ input, relay, device, name, onOffer, enter }) {
+export async function runJoin({ input, relay, device, name, onOffer, enter, takesPrivate = () => true }) {
   const text = input.trim();
   let joiner;
   let rendezvous;
@@ -111,10 +156,12 @@ export async function runJoin({ input, relay, device, name, onOffer, enter }) {
     const hello = joiner.sendHello(nowSeconds());
     await rendezvous.post(hello.bytes);
     const offer = joiner.receiveOffer(await rendezvous.next({ deadline }));
-    onOffer({ name: offer.name, sas: hello.sas, purpose: offer.purpose });
     const member = offer.purpose === 'partner' ? memberIdOf(device.publicKey) : offer.member;
     const proof = joinProof({ secretKey: device.secretKey, space: offer.space, member, by: offer.inviter });
-    await rendezvous.post(joiner.sendRequest({ device: device.publicKey, name, proof }));
+    const takes = 'private' in offer && takesPrivate(offer);
+    const privateProof = takes ? joinProof({ secretKey: device.secretKey, space: offer.private, member, by: offer.inviter }) : null;
+    onOffer({ name: offer.name, sas: hello.sas, purpose: offer.purpose, private: takes });
+    await rendezvous.post(joiner.sendRequest({ device: device.publicKey, name, proof, privateProof }));
     const decision = joiner.receiveDecision(await rendezvous.next({ deadline: Date.now() + DECISION_WAIT_MS }));
     if (decision.type === 'decline') {
       await rendezvous.burn();
@@ -123,15 +170,23 @@ export async function runJoin({ input, relay, device, name, onOffer, enter }) {
     const { welcome } = decision;
     const replica = await enter({ space: welcome.space, relay: welcome.relay, purpose: offer.purpose, member, envelopes: welcome.envelopes });
     checkJoined(replica, welcome, device, member);
+    const part = welcome.private ?? null;
+    if (part !== null) {
+      const privateReplica = await enter({ space: part.space, relay: welcome.relay, purpose: offer.purpose, member, envelopes: part.envelopes });
+      checkJoined(privateReplica, part, device, member);
+      const members = privateReplica.roster.members; // every member it ever had
+      if (members.size !== 1 || !members.has(toHex(member))) throw new Error('the private space has, or had, another member');
+    }
     await rendezvous.post(joiner.sendDone());
-    return { outcome: 'joined', space: welcome.space, relay: welcome.relay };
+    return { outcome: 'joined', space: welcome.space, relay: welcome.relay, privateSpace: part === null ? null : part.space };
   } catch (error) {
     await rendezvous.burn();
     throw error;
   }
 }
 
-/** After fetching: the feeds reach the welcome's heads and the roster holds this device. */
+/** After fetching: the feeds reach the heads of the welcome (or of its private part) and
+ * the roster holds this device. */
 function checkJoined(replica, welcome, device, member) {
   for (const [headDevice, seq, id] of welcome.heads) {
     const feed = replica.feeds.get(toHex(headDevice));
