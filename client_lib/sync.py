@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -200,7 +200,7 @@ class SyncEngine:
             report.envelopes_sent = len(envelopes)
         return report
 
-    async def _register_space(self, batch: list[object]) -> bool:
+    async def _register_space(self, batch: Sequence[object]) -> bool:
         """Register the space with the founding entry when it is this device's seq 1."""
         founding = self.replica.feed_entries(self.replica.device)[:1]
         if not founding:

@@ -1,4 +1,4 @@
-"""Static checks: mypy --strict on protocol/ and ruff over the repository.
+"""Static checks: mypy --strict on protocol/ and client_lib/, and ruff over the repository.
 
 Both run as ``sys.executable -m ...`` so they use whichever environment runs pytest.
 """
@@ -18,8 +18,8 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_mypy_strict_on_protocol() -> None:
-    result = run("mypy", "protocol")
+def test_mypy_strict_on_protocol_and_client_lib() -> None:
+    result = run("mypy", "protocol", "client_lib")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
