@@ -140,6 +140,12 @@ def samples() -> dict[str, list[bytes]]:
         clear += [bytes.fromhex(m["bytes"]) for m in expect["messages"]]
         uris.append(expect["uri"].encode())
         codes.append(expect["code"].encode())
+    # The valid inner pairing messages of the vectors (those with a private space).
+    inner = [
+        bytes.fromhex(case["message"])
+        for case in json.loads((vectors / "pairing-message.json").read_text())["cases"]
+        if "error" not in case
+    ]
     payload = Payload(at=NOW, updates=(DocUpdate(doc="shared", update=b"\x00\x00"),))
     return {
         "canonical": [entry, encoding.encode({"a": [1, -2, b"x", None, True]})],
@@ -160,7 +166,7 @@ def samples() -> dict[str, list[bytes]]:
         "agreement_record": [record_bytes(r) for r in records],
         "voice_record": [record_bytes(r) for r in records],
         "pairing_clear": clear,
-        "pairing_inner": [encode_pairing(offer), encode_pairing(Decline())],
+        "pairing_inner": [encode_pairing(offer), encode_pairing(Decline()), *inner],
         "pairing_code": codes,
         "invite_uri": uris,
         "payload": [payload.to_bytes()],
