@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from browser_driver import BrowserDevice, qr_video, serve_build
+from conftest import TEST_RELAY_SETTINGS
 from web_helpers import REPO, require_chromium, require_node
 
 from client_lib.account import Account
@@ -54,26 +55,35 @@ def web_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def relay_url(web_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A relay of its own on SQLite, allowing the web client's origin (CORS)."""
+    """A relay of its own on SQLite, allowing the web client's origin (CORS), with the
+    test relays' high rate limits (every test of the module pairs from 127.0.0.1, faster
+    than the default pairing limit refills). Its log is relay.log beside its database."""
     port = free_port()
     database = tmp_path_factory.mktemp("relay") / "relay.db"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--database-url",
-            f"sqlite+aiosqlite:///{database}",
-            "--cors-origin",
-            web_url,
-        ],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    limits = [
+        item
+        for name, value in TEST_RELAY_SETTINGS.items()
+        for item in ("--" + name.replace("_", "-"), str(value))
+    ]
+    with (database.parent / "relay.log").open("ab") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "server.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--database-url",
+                f"sqlite+aiosqlite:///{database}",
+                "--cors-origin",
+                web_url,
+                *limits,
+            ],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

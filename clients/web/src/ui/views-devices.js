@@ -49,7 +49,12 @@ export function devicesView(app, ui, state, now = Date.now()) {
           'data-active': item.active ? 'yes' : 'no',
           'data-this': item.thisDevice ? 'yes' : 'no',
         },
-        h('div', { class: 'device-head' }, h('strong', {}, owner), item.thisDevice ? h('span', { class: 'tag' }, 'this device') : null),
+        h(
+          'div',
+          { class: 'device-head' },
+          h('strong', {}, owner),
+          item.thisDevice ? h('span', { class: 'tag' }, 'this device') : item.mine ? h('span', { class: 'tag' }, 'another of your devices') : null,
+        ),
         h('div', { class: 'fingerprint' }, print),
         item.active ? null : h('div', { class: 'note' }, 'Removed. Nothing it writes after its removal counts.'),
         item.active && !item.thisDevice ? h('div', { class: 'note heard' }, heardWords(item.heardAt, now)) : null,

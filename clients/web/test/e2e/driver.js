@@ -164,11 +164,56 @@ const commands = {
     return { items };
   },
 
+  /** The status area's notices under the header (rollback, withholding, removed...). */
+  async notices() {
+    const notices = await page
+      .locator('header [data-notice]')
+      .evaluateAll((nodes) => nodes.map((node) => ({ kind: node.dataset.notice, text: node.textContent })));
+    const sync = await page.locator('header [data-sync]').getAttribute('data-sync');
+    return { notices, sync };
+  },
+
+  /** The devices section and the problem list of the More screen. */
+  async devices() {
+    await commands.goto({ route: 'more' });
+    await page.locator('li.device').first().waitFor();
+    const devices = await page.locator('li.device').evaluateAll((nodes) =>
+      nodes.map((node) => ({
+        device: node.dataset.device,
+        fingerprint: node.dataset.fingerprint,
+        owner: node.dataset.owner,
+        active: node.dataset.active === 'yes',
+        this: node.dataset.this === 'yes',
+        heard: node.querySelector('.heard')?.textContent ?? null,
+        removable: node.querySelector('button.remove-device') !== null,
+      })),
+    );
+    const problems = await page.locator('.problems li').allTextContents();
+    return { devices, problems };
+  },
+
+  /** Remove one of my devices from the More screen, answering the question with yes. */
+  async remove_device({ fingerprint, shot = null }) {
+    await commands.goto({ route: 'more' });
+    const row = page.locator(`li.device[data-fingerprint="${fingerprint}"]`);
+    await row.getByRole('button', { name: 'Remove this device' }).click();
+    const question = row.locator('.confirm');
+    await question.waitFor();
+    if (shot) {
+      await question.scrollIntoViewIfNeeded();
+      await page.screenshot({ path: shot });
+    }
+    await row.getByRole('button', { name: 'Yes, remove it' }).click();
+    const message = await page.locator('p.message').textContent({ timeout: 30000 });
+    return { message };
+  },
+
   async state() {
     return page.evaluate(() => {
       const app = window.accordScreens.app;
       const spaces = [...app.spaces.values()].map((s) => ({
         kind: s.kind,
+        epoch: s.replica.roster.epoch,
         outbox: s.replica.outbox.length,
         entries: s.replica.held.size,
         members: s.replica.roster.currentMembers().size,
