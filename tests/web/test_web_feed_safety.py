@@ -25,6 +25,7 @@ import pytest
 from browser_driver import BrowserDevice, DriverError
 from conftest import make_database
 from test_cross_client import (
+    PASSPHRASE,
     browser,  # noqa: F401  (a fixture)
     browser_items,
     python_invites_browser,
@@ -148,6 +149,9 @@ async def test_a_relay_rolled_back_to_an_older_copy_is_told_and_nothing_is_lost(
     await wait_for_notice(browser, "rollback", present=False)
     assert "After the rollback" in {title for title, _, _ in python_items(alex, space)}
     assert await browser_items(browser) == python_items(alex, space)
+    # What the relay showed is kept with the space in IndexedDB: opened again, the page
+    # still tells of the rollback.
+    await browser.call("reload", passphrase=PASSPHRASE)
     problems = (await browser.call("devices"))["problems"]
     assert any("has caught up since" in p for p in problems), problems
 
