@@ -10,6 +10,8 @@ import { deviceFromSeed, memberIdOf } from '../src/protocol/identity.js';
 import { joinProof } from '../src/protocol/roster-records.js';
 import { wrapKey } from '../src/protocol/envelopes.js';
 import { Replica, foundSpace } from '../src/app/replica.js';
+import { SyncLoop } from '../src/app/sync.js';
+import { RelayError } from '../src/app/relay-client.js';
 import { agreementView, proposeItem } from '../src/app/agreements.js';
 import { problemSentences, statusNotices } from '../src/ui/problems.js';
 
@@ -203,8 +205,25 @@ test('a seen claim above what the relay gave is withholding, told once a sync ro
   assert.deepEqual(reader.withheld, []);
 });
 
-test('a device told removed by the relay says so calmly', () => {
-  const { s } = threeDevices();
-  const kinds = statusNotices({ replica: s, status: { state: 'removed' } }).map((n) => n.kind);
-  assert.deepEqual(kinds, ['removed']);
+test('a device told removed by the relay says so calmly', async () => {
+  const statuses = [];
+  const loop = new SyncLoop({
+    run: async () => {
+      throw new RelayError('device_removed', 'the device was removed', 403);
+    },
+    onStatus: (status) => statuses.push(status),
+    random: () => 0,
+  });
+  loop.start();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  loop.stop();
+  assert.deepEqual(statuses.map((status) => status.state), ['removed']);
+
+  const { s, l } = threeDevices();
+  assert.deepEqual(statusNotices({ replica: l, status: statuses[0] }).map((n) => n.kind), ['removed']);
+  // The same once its own roster says so, whatever the relay answers.
+  s.removeDevice(l.deviceHex);
+  l.receive(s.entryBytes());
+  assert.deepEqual(statusNotices({ replica: l, status: { state: 'synced' } }).map((n) => n.kind), ['removed']);
+  assert.deepEqual(statusNotices({ replica: s, status: { state: 'synced' } }), []);
 });
