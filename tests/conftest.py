@@ -358,3 +358,26 @@ def relay_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RelayPool]:
 def shared_relay(request: pytest.FixtureRequest, relay_pool: RelayPool) -> RelayProcess:
     """One relay process per backend for the session (see the module docstring)."""
     return relay_pool.get(str(request.param))
+
+
+# -- pairing through a relay (tests/pairing) ---------------------------------------------
+# Kept here rather than in a tests/pairing/conftest.py: test modules import this file as
+# ``conftest``, and a second file of that name would shadow it.
+
+
+@pytest.fixture
+def relay_url(shared_relay: RelayProcess) -> str:
+    """The URL of the session's shared relay (SQLite and PostgreSQL)."""
+    return str(shared_relay.url)
+
+
+@pytest.fixture
+async def proxy(relay_url: str) -> Any:
+    """A pairing proxy in front of the relay that can rewrite what passes
+    (tests/pairing/pairing_relay_helpers.py)."""
+    from pairing_relay_helpers import RelayProxy
+
+    proxy = RelayProxy(upstream=relay_url)
+    await proxy.start()
+    yield proxy
+    await proxy.stop()
