@@ -133,6 +133,7 @@ export class App {
       kind: saved.kind,
       created: saved.created,
       outgoingEnvelopes: [...(saved.outgoingEnvelopes ?? [])],
+      durableSeq: replica.ownHead().seq, // everything loaded is on disk
     };
   }
 
@@ -142,6 +143,8 @@ export class App {
     state.loop = new SyncLoop({
       run: async () => {
         const before = shown(state.replica);
+        // Entries written but not yet saved are saved first, so that this round sends them.
+        if ((state.durableSeq ?? 0) < state.replica.ownHead().seq) await this.persist(state);
         await syncOnce(state, this.device);
         await this.persist(state);
         if (shown(state.replica) !== before) this.changed();
@@ -189,6 +192,9 @@ export class App {
 
   async persist(state) {
     const { replica } = state;
+    // What is written below is read now, before the write finishes; only once it is on
+    // disk may the sync loop send it (sync.js), so a crash never loses a sent entry.
+    const upTo = replica.ownHead().seq;
     await this.store.put(SPACE_PREFIX + toHex(replica.space), {
       space: replica.space,
       relay: state.relay,
@@ -204,6 +210,7 @@ export class App {
       relayHeads: replica.relayHeads === null ? null : [...replica.relayHeads],
       heard: [...replica.heard],
     });
+    state.durableSeq = Math.max(state.durableSeq ?? 0, upTo);
     if (replica.epochKeys.size !== state.keyCount) {
       state.keyCount = replica.epochKeys.size;
       await this.saveKeystore();
@@ -283,6 +290,7 @@ export class App {
 
   /** Sync now and wait for it (used before pairing steps that need the relay). */
   async syncNow(state) {
+    await this.persist(state); // what was just written is on disk before it may go out
     await syncOnce(state, this.device);
     await this.persist(state);
     this.changed();

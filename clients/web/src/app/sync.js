@@ -42,7 +42,7 @@ async function syncRound(state, device, now) {
   const client = state.client ?? (state.client = new SpaceClient(state.relay, replica.space, device));
   if (!state.created) {
     const first = replica.outbox[0];
-    if (first !== undefined && isFounding(first)) {
+    if (first !== undefined && isFounding(first) && (state.durableSeq ?? 1) >= 1) {
       try {
         await client.createSpace(first);
       } catch (error) {
@@ -56,8 +56,17 @@ async function syncRound(state, device, now) {
   const reported = await client.heads();
   const rollbacks = replica.noteRelayHeads(reported, now());
   const restored = await restoreOwnFeed(client, replica, reported.get(replica.deviceHex) ?? 0);
-  while (replica.outbox.length > 0) {
-    const batch = replica.outbox.slice(0, BATCH);
+  // Only entries already on this device's disk go out (app.js sets `durableSeq` once a
+  // save finished): a crash between sending and saving would otherwise let this device
+  // reuse a seq the relay holds, a fork of its own feed. The rest go in the next round.
+  const durable = state.durableSeq ?? Number.POSITIVE_INFINITY;
+  for (;;) {
+    const batch = [];
+    for (const bytes of replica.outbox.slice(0, BATCH)) {
+      if (Number(decodeEntry(bytes).entry.seq) > durable) break;
+      batch.push(bytes);
+    }
+    if (batch.length === 0) break;
     acknowledge(replica, await client.append(batch));
     replica.outbox.splice(0, batch.length);
   }
