@@ -166,6 +166,14 @@ def _replay_findings(result: dict[str, Any]) -> list[str]:
                 "being held until the key envelope's sender is in the folded roster, "
                 "then judged again once."
             )
+        elif sweep["history"].startswith("both"):
+            lines.append(
+                "- With both partners writing, the feeds name each other; "
+                "`Replica.ingest_many` places a batch in causal order (each entry after "
+                "what its `prev` and `seen` name, as SPEC.md 4.5.4 ranks them) and "
+                "retries the entries left waiting once, in the same order, so the work "
+                "grows with the history, not with its square."
+            )
     if not any(sweep["rows"] for sweep in result["full_path"]):
         lines.append("- The full client path was not measured.")
     protocol_buckets = result["profiles"]["protocol_path"]["buckets"]
