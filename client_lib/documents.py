@@ -95,6 +95,25 @@ def check_update(update: bytes) -> None:
         raise MalformedUpdateError("the document update cannot be decoded") from None
 
 
+#: Updates merged at a time when a snapshot folds many (see :func:`_merge_all`).
+MERGE_FANOUT = 64
+
+
+def _merge_all(parts: list[bytes]) -> bytes:
+    """Merge updates into one, a group of :data:`MERGE_FANOUT` at a time, then the
+    results again: the engine's merge of thousands of small updates at once costs far
+    more than merging them in rounds, and merging is associative."""
+    level = parts
+    while len(level) > 1:
+        level = [
+            bytes(pycrdt.merge_updates(*level[i : i + MERGE_FANOUT]))
+            if len(level[i : i + MERGE_FANOUT]) > 1
+            else level[i]
+            for i in range(0, len(level), MERGE_FANOUT)
+        ]
+    return level[0]
+
+
 class Document:
     """One named CRDT document. Subclasses add typed accessors for their roots."""
 
@@ -187,7 +206,7 @@ class Document:
         parts = ([self._base] if self._base else []) + self._log
         if not parts:
             return bytes(self._doc.get_update())
-        merged = bytes(pycrdt.merge_updates(*parts)) if len(parts) > 1 else parts[0]
+        merged = _merge_all(parts)
         self._base = merged
         self._log = []
         return merged

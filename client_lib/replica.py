@@ -97,6 +97,8 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         self._clock = clock
         self._snapshot_every = snapshot_every
         self._since_snapshot = 0
+        #: True while a batch is placed: snapshots wait for its end (see ingest_many).
+        self._batching = False
         self._docs = DocumentSet()
         self._roster = Roster.empty(space)
         self._reach: dict[bytes, int] = {}
@@ -333,6 +335,10 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         roster_changed = False
         placed = 0
         ordered = _causally(batch)
+        # A snapshot holds whole documents, so taking one every few entries of a long
+        # history would cost time growing with its square; one at the end of the batch
+        # is enough (a crash before it only makes the next start replay more).
+        self._batching = True
         try:
             for start in range(0, len(ordered), COMMIT_EVERY):
                 # One transaction per slice: nothing was acknowledged to anyone yet, so
@@ -355,8 +361,12 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
                 events.extend(drained)
                 roster_changed |= changed
         except BaseException:
+            self._batching = False
             self._reload()  # the documents in memory follow the store again
             raise
+        self._batching = False
+        if self._since_snapshot >= self._snapshot_every:
+            self.snapshot()
         if roster_changed:
             entries = self._chain_entries()
             events.extend(self._reevaluate(entries))
@@ -606,7 +616,7 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
 
     def _after_apply(self) -> None:
         self._since_snapshot += 1
-        if self._since_snapshot >= self._snapshot_every:
+        if self._since_snapshot >= self._snapshot_every and not self._batching:
             self.snapshot()
 
     def _drain_waiting(self) -> tuple[list[ReplicaEvent], bool]:

@@ -145,3 +145,22 @@ def test_document_set() -> None:
     assert again.voice(MEMBER).raw_records() == {"b" * 64: b"1"}
     assert again.shared.plan_text() == "x"
     assert set(again.voices()) == {MEMBER}
+
+
+def test_a_snapshot_of_many_updates_equals_their_merge_at_once() -> None:
+    """Snapshots merge updates in rounds (MERGE_FANOUT at a time); the result is the
+    same bytes as merging them all at once, with pending updates kept too."""
+    import pycrdt
+
+    from client_lib.documents import MERGE_FANOUT
+
+    writer = VoiceDocument(voice_name(MEMBER))
+    updates = [_edit_voice(writer, f"k{n}", bytes([n % 256]) * 3) for n in range(MERGE_FANOUT * 5)]
+    reader = VoiceDocument(voice_name(MEMBER))
+    for update in updates[1:]:  # the first is missing: every other one stays pending
+        reader.apply_update(update)
+    snapshot = reader.snapshot()
+    assert snapshot == bytes(pycrdt.merge_updates(*updates[1:]))
+    restored = restore_document(voice_name(MEMBER), snapshot)
+    restored.apply_update(updates[0])
+    assert restored.state_vector() == writer.state_vector()
