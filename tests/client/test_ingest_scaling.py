@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from bench.history import History, build_history
+from bench.replay import _fresh_device as fresh_device
 from client_lib.account import Account
 from client_lib.events import Accepted, ContentState, Waiting, WaitReason
-from client_lib.keystore import FAST_FOR_TESTS, SpaceKind
+from client_lib.keystore import SpaceKind
 from client_lib.replica import Replica
 from protocol.entry import Entry, EntryType, entry_id
 
@@ -35,16 +36,8 @@ def history() -> History:
 
 
 def _fresh(history: History, base: Path) -> tuple[Account, Replica]:
-    account = Account.create(
-        "fresh",
-        display_name="Sam",
-        no_passphrase=True,
-        base=base,
-        limits=FAST_FOR_TESTS,
-        device_key=history.joiner_key,
-        member_id=history.joiner_member,
-        found_private_space=False,
-    )
+    """Sam's new device as the benchmarks make it, with the space and its key envelope."""
+    account = fresh_device(history, base)
     replica = account.adopt_space(history.space, kind=SpaceKind.SHARED, label="us")
     for envelope in history.envelopes:
         replica.accept_key_envelope(envelope)
