@@ -23,9 +23,9 @@ from client_lib.account import PRIVATE_LABEL, Account
 from client_lib.keystore import SpaceKind
 from client_lib.relay_client import RelayCallError, RelayClient
 from client_lib.replica import Replica
-from client_lib.sync import relay_url_of, set_relay_url
+from client_lib.sync import register_space, relay_url_of, set_relay_url
 from protocol.crypto import member_id_of
-from protocol.entry import Entry, EntryType, SeenHead
+from protocol.entry import SeenHead
 from protocol.errors import FeedGapError, ForkError, RosterError
 from protocol.pairing_codes import Purpose
 from protocol.pairing_messages import Offer, Request, Welcome
@@ -49,7 +49,7 @@ async def upload_outbox(relay: RelayClient, replica: Replica) -> None:
         try:
             results = await relay.append(batch)
         except RelayCallError as error:
-            if error.code != "unknown_space" or not await _register(relay, replica):
+            if error.code != "unknown_space" or not await register_space(relay, replica):
                 raise
             results = await relay.append(batch)
         replica.mark_acknowledged([result.id for result in results])
@@ -66,21 +66,6 @@ async def reach(relay: RelayClient, replica: Replica) -> None:
         await upload_outbox(relay, replica)
     else:
         await relay.token()
-
-
-async def _register(relay: RelayClient, replica: Replica) -> bool:
-    founding = replica.feed_entries(replica.device)[:1]
-    if not founding:
-        return False
-    entry = Entry.from_bytes(founding[0])
-    if entry.seq != 1 or entry.type is not EntryType.ROSTER:
-        return False
-    try:
-        await relay.create_space(founding[0])
-    except RelayCallError as error:
-        if error.code != "space_exists":
-            raise
-    return True
 
 
 def own_heads(account: Account, space: bytes) -> tuple[SeenHead, ...]:

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -110,6 +110,28 @@ def set_relay_url(replica: Replica, url: str) -> None:
     replica.set_sync_state(RELAY_URL_KEY, url.rstrip("/").encode("utf-8"))
 
 
+async def register_space(client: RelayClient, replica: Replica) -> bool:
+    """Create the space on the relay with its founding entry, when that entry is this
+    device's seq 1 (the relay does not know the space yet). False when it is not.
+
+    Raises:
+        RelayCallError: the relay refused it (other than "it exists already").
+        RelayUnreachable: the relay cannot be reached.
+    """
+    founding = replica.feed_entries(replica.device)[:1]
+    if not founding:
+        return False
+    entry = Entry.from_bytes(founding[0])
+    if entry.seq != 1 or entry.type is not EntryType.ROSTER:
+        return False
+    try:
+        await client.create_space(founding[0])
+    except RelayCallError as error:
+        if error.code != "space_exists":
+            raise
+    return True
+
+
 class SyncEngine:
     """Syncs one replica with one relay. Not shared between event loops."""
 
@@ -185,7 +207,9 @@ class SyncEngine:
             try:
                 results = await self.client.append([item.raw for item in batch])
             except RelayCallError as error:
-                if error.code != "unknown_space" or not await self._register_space(batch):
+                if error.code != "unknown_space":
+                    raise
+                if not await register_space(self.client, self.replica):
                     raise
                 results = await self.client.append([item.raw for item in batch])
             acknowledged = [result.id for result in results]
@@ -199,21 +223,6 @@ class SyncEngine:
             )
             report.envelopes_sent = len(envelopes)
         return report
-
-    async def _register_space(self, batch: Sequence[object]) -> bool:
-        """Register the space with the founding entry when it is this device's seq 1."""
-        founding = self.replica.feed_entries(self.replica.device)[:1]
-        if not founding:
-            return False
-        entry = Entry.from_bytes(founding[0])
-        if entry.seq != 1 or entry.type is not EntryType.ROSTER:
-            return False
-        try:
-            await self.client.create_space(founding[0])
-        except RelayCallError as error:
-            if error.code != "space_exists":
-                raise
-        return True
 
     async def pull(self) -> SyncReport:
         """Download key envelopes for this device, then every entry we lack."""
