@@ -161,7 +161,10 @@ async def _story(out: Output, relay: str, workdir: Path) -> dict[str, Any]:
         await _sync(sam)
         _table(out, "Sam", sam, space)
 
-        out.step("Offline, at the same moment: Sam changes 'Kissing' to yes, Alex to no.")
+        out.step(
+            "Offline, at the same moment: Sam changes 'Kissing' to yes, Alex to no; "
+            "Alex also proposes a safe word."
+        )
         sam_agreements.change_item(kissing, level="yes")
         alex_agreements.change_item(kissing, level="no")
         alex_agreements.create_item(kind="signal", level="yes", title="Safe word: 'orange'")
@@ -175,7 +178,10 @@ async def _story(out: Output, relay: str, workdir: Path) -> dict[str, Any]:
         _table(out, "Alex", alex, space)
         pending = sam_agreements.item(kissing)
 
-        out.step("They talk it over. Sam writes one version at 'no' over both; Alex affirms it.")
+        out.step(
+            "They talk it over. Sam writes one version at 'no' over both and Alex affirms "
+            "it; Sam affirms the safe word."
+        )
         sam_agreements.change_item(kissing, level="no")
         await _sync(sam)
         await _sync(alex)
@@ -224,7 +230,7 @@ def run_demo(args: Any, out: Output) -> int:
             out.warn("The relay's database holds a plaintext title. This must never happen.")
         else:
             out.step(
-                f"Done in {seconds:.0f} seconds. The relay's database holds only ciphertext: "
+                f"Done in {seconds:.1f} s. The relay's database holds only ciphertext: "
                 "no title appears in it."
             )
         out.data(result)
