@@ -99,6 +99,8 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         self._since_snapshot = 0
         #: True while a batch is placed: snapshots wait for its end (see ingest_many).
         self._batching = False
+        #: The batch being ingested, parsed, by id: read again instead of parsing again.
+        self._parsed: dict[bytes, Entry] = {}
         self._docs = DocumentSet()
         self._roster = Roster.empty(space)
         self._reach: dict[bytes, int] = {}
@@ -170,7 +172,9 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         self._reevaluate(entries)
 
     def _chain_entries(self) -> list[tuple[StoredEntry, Entry]]:
-        return [(s, Entry.from_bytes(s.raw)) for s in self._store.entries(self.space)]
+        parsed = self._parsed
+        stored = self._store.entries(self.space)
+        return [(s, parsed.get(s.id) or Entry.from_bytes(s.raw)) for s in stored]
 
     def _replay(self, entry: Entry) -> None:
         key = self._keys.epoch_keys(self.space).get(entry.epoch)
@@ -335,6 +339,7 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         roster_changed = False
         placed = 0
         ordered = _causally(batch)
+        self._parsed = {eid: entry for eid, (entry, _) in batch.items()}
         # A snapshot holds whole documents, so taking one every few entries of a long
         # history would cost time growing with its square; one at the end of the batch
         # is enough (a crash before it only makes the next start replay more).
@@ -362,15 +367,19 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
                 roster_changed |= changed
         except BaseException:
             self._batching = False
+            self._parsed = {}
             self._reload()  # the documents in memory follow the store again
             raise
         self._batching = False
         if self._since_snapshot >= self._snapshot_every:
             self.snapshot()
-        if roster_changed:
-            entries = self._chain_entries()
-            events.extend(self._reevaluate(entries))
-            events.extend(self._retry_envelopes())
+        try:
+            if roster_changed:
+                entries = self._chain_entries()
+                events.extend(self._reevaluate(entries))
+                events.extend(self._retry_envelopes())
+        finally:
+            self._parsed = {}
         self.voice_records()
         events.extend(self.take_record_problems())
         return events
