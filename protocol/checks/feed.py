@@ -1,7 +1,8 @@
 """Vector checks for feeds (SPEC.md 12.4, kind ``feed``).
 
-A ``verify`` case is run with the entries in the given order and again reversed: the
-report must be the same both times, and equal to the expected one.
+A ``verify``, ``withholding`` or ``seen_conflicts`` case is run with the entries in the
+given order and again reversed: the answer must be the same both times, and equal to the
+expected one (every field of every item, no more and no fewer).
 """
 
 from __future__ import annotations
@@ -99,14 +100,19 @@ def _compare_rows(got: list[dict[str, Any]], want: object, what: str) -> None:
     if not isinstance(want, list):
         raise VectorMismatch("expect must be an array")
     expect(len(got) == len(want), f"{what}: {len(got)} items, expected {len(want)}")
-    for row, wanted in zip(got, want, strict=True):
+    for index, (row, wanted) in enumerate(zip(got, want, strict=True)):
+        expect(isinstance(wanted, dict), f"{what}: item {index} must be an object")
+        expect(set(row) == set(wanted), f"{what}: item {index} has the fields {sorted(row)}")
         for field, value in wanted.items():
-            expect(row.get(field) == value, f"{what}: {field} is {row.get(field)!r}")
+            expect(row.get(field) == value, f"{what}: item {index}: {field} is {row.get(field)!r}")
 
 
 def _withholding(case: Case) -> None:
-    found = find_withholding(_entries(case), hex_map(case["have"], "have"))
-    _compare_rows(_as_json(found), case["expect"], "withholding")
+    entries, have = _entries(case), hex_map(case["have"], "have")
+    for order, held in [("given", entries), ("reversed", entries[::-1])]:
+        _compare_rows(
+            _as_json(find_withholding(held, have)), case["expect"], f"withholding, {order} order"
+        )
 
 
 def _rollback(case: Case) -> None:
@@ -115,7 +121,11 @@ def _rollback(case: Case) -> None:
 
 
 def _seen_conflicts(case: Case) -> None:
-    _compare_rows(_as_json(find_seen_conflicts(_entries(case))), case["expect"], "conflicts")
+    entries = _entries(case)
+    for order, held in [("given", entries), ("reversed", entries[::-1])]:
+        _compare_rows(
+            _as_json(find_seen_conflicts(held)), case["expect"], f"conflicts, {order} order"
+        )
 
 
 CHECKERS: dict[str, Checker] = {

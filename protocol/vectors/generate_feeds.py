@@ -249,14 +249,161 @@ def feeds_vectors() -> dict[str, Any]:
                     "claimed_id": c.claimed_id.hex(),
                     "held_id": c.held_id.hex(),
                     "claimed_by": c.claimed_by.hex(),
+                    "claim_entry": c.claim_entry.hex(),
                 }
                 for c in find_seen_conflicts(conflict_set)
             ],
         }
     )
+    cases.extend(seen_head_cases())
     return document(
         "feed", "Feeds: chains, gaps, forks, causal ranks, seen heads (SPEC 4.5)", cases
     )
+
+
+def _withholding_case(name: str, held: list[Entry], have: dict[bytes, int]) -> dict[str, Any]:
+    return {
+        "name": f"withholding: {name}",
+        "check": "withholding",
+        "entries": _raw(list(held)),
+        "have": {d.hex(): s for d, s in sorted(have.items())},
+        "expect": [
+            {
+                "device": w.device.hex(),
+                "claimed_seq": w.claimed_seq,
+                "have_seq": w.have_seq,
+                "claimed_by": w.claimed_by.hex(),
+                "claim_entry": w.claim_entry.hex(),
+            }
+            for w in find_withholding(held, have)
+        ],
+    }
+
+
+def _rollback_case(
+    name: str, stored: dict[bytes, int], reported: dict[bytes, int]
+) -> dict[str, Any]:
+    return {
+        "name": f"rollback: {name}",
+        "check": "rollback",
+        "stored": {d.hex(): s for d, s in sorted(stored.items())},
+        "reported": {d.hex(): s for d, s in sorted(reported.items())},
+        "expect": [
+            {"device": r.device.hex(), "stored_seq": r.stored_seq, "reported_seq": r.reported_seq}
+            for r in find_rollback(stored, reported)
+        ],
+    }
+
+
+def _conflicts_case(name: str, held: list[Entry]) -> dict[str, Any]:
+    return {
+        "name": f"seen conflicts: {name}",
+        "check": "seen_conflicts",
+        "entries": _raw(list(held)),
+        "expect": [
+            {
+                "device": c.device.hex(),
+                "seq": c.seq,
+                "claimed_id": c.claimed_id.hex(),
+                "held_id": c.held_id.hex(),
+                "claimed_by": c.claimed_by.hex(),
+                "claim_entry": c.claim_entry.hex(),
+            }
+            for c in find_seen_conflicts(held)
+        ],
+    }
+
+
+def seen_head_cases() -> list[dict[str, Any]]:
+    """Withholding, rollback and conflicting claims over three feeds (SPEC.md 4.5.5),
+    with the tie-breaks and the cases where there is nothing to find."""
+    alice = Author("seen-alice")
+    a = [alice.data(f"alice {i}") for i in range(1, 6)]
+    # The claimer with the smaller key writes two equal claims, so both tie-breaks
+    # (author, then entry id) are exercised.
+    first, second = sorted((Author("seen-blake"), Author("seen-carol")), key=lambda x: x.public)
+    at_2 = dataclasses.replace(alice.at(), seq=2, id=a[1].id)
+    p1 = first.data("first read alice 2", seen=(at_2,))
+    p2 = first.data("first read alice 5", seen=(alice.at(),))
+    p3 = first.data("first read alice 5 again", seen=(alice.at(),))
+    q1 = second.data("second read alice 5 and first 3", seen=(alice.at(), first.at()))
+    held = [a[0], a[1], a[2], p1, p2, p3, q1]
+    cases = [
+        _withholding_case(
+            "the highest claim wins; among equal claims the smaller author, then the smaller "
+            "entry id",
+            held,
+            {alice.public: 3, first.public: 3, second.public: 1},
+        ),
+        _withholding_case(
+            "two feeds short, in device order; a feed absent from have counts as 0",
+            held,
+            {alice.public: 1},
+        ),
+        _withholding_case(
+            "nothing when have reaches every claim exactly",
+            held,
+            {alice.public: 5, first.public: 3, second.public: 1},
+        ),
+        _withholding_case(
+            "nothing when have is above every claim",
+            held,
+            {alice.public: 9, first.public: 4},
+        ),
+        _withholding_case("nothing when no entry held names another feed", a[:3], {}),
+        _rollback_case(
+            "two feeds below their marks; a feed absent from the report counts as 0",
+            {alice.public: 6, first.public: 3, second.public: 2},
+            {alice.public: 4, second.public: 2},
+        ),
+        _rollback_case(
+            "nothing when every report reaches its mark, and a feed not seen before is no rollback",
+            {alice.public: 6, first.public: 3},
+            {alice.public: 6, first.public: 9, second.public: 1},
+        ),
+        _rollback_case("nothing remembered yet", {}, {alice.public: 2}),
+    ]
+    found = cases[0]["expect"]
+    if not (found and found[0]["claim_entry"] == min(p2.id, p3.id).hex()):
+        raise AssertionError("the tie-break vector must pick one of two equal claims")
+
+    # Conflicting claims: a fork of alice at seq 2 that we hold one or two sides of.
+    twin = Author("seen-alice")
+    twin.data("alice 1")
+    other_2 = twin.data("another alice 2")
+    triplet = Author("seen-alice")
+    triplet.data("alice 1")
+    third_2 = triplet.data("a third alice 2")
+
+    def reads(entry: Entry) -> Any:
+        return dataclasses.replace(alice.at(), seq=2, id=entry.id)
+
+    claimers = [Author(f"seen-{name}") for name in ("dana", "erin", "frank")]
+    claims = [w.data("read the other alice 2", seen=(reads(other_2),)) for w in claimers]
+    by_author = sorted(claims, key=lambda e: e.device)
+    by_entry = sorted(claims, key=lambda e: e.id)
+    if by_author == by_entry:
+        raise AssertionError("the sort vector needs claimer order and entry order to differ")
+    gale = Author("seen-gale")
+    g1 = gale.data("read alice 2", seen=(reads(a[1]),))
+    g2 = gale.data("read a third alice 2", seen=(reads(third_2),))
+    cases += [
+        _conflicts_case(
+            "three claimers of another entry 2, sorted by claimer then claim entry; a repeat "
+            "counts once",
+            [a[0], a[1], claims[2], claims[0], claims[1], claims[0]],
+        ),
+        _conflicts_case(
+            "both sides of a fork held: a claim naming either is no conflict, one naming a "
+            "third is, against the smaller id held",
+            [a[0], a[1], other_2, claims[0], g1, g2],
+        ),
+        _conflicts_case(
+            "nothing when we hold no entry at the claimed seq", [a[0], claims[0], claims[1]]
+        ),
+        _conflicts_case("nothing when every claim names the entry held", [a[0], a[1], g1, *held]),
+    ]
+    return cases
 
 
 # -- roster.json ------------------------------------------------------------------------

@@ -223,7 +223,8 @@ export function rollbacks(stored, reported) {
 
 /**
  * Conflicting claims (4.5.5): seen heads naming an entry other than the one(s) held.
- * @returns {Array<{device, seq, claimedId, heldId, claimedBy, claimEntry}>}
+ * @returns {Array<{device, seq, claimedId, heldId, claimedBy, claimEntry}>} sorted by
+ *   (device, seq, claimedBy, claimEntry); a claim held twice counts once
  */
 export function seenConflicts(items) {
   const held = new Map();
@@ -252,6 +253,10 @@ export function seenConflicts(items) {
     }
   }
   return out.sort(
-    (a, b) => (a.device < b.device ? -1 : a.device > b.device ? 1 : 0) || a.seq - b.seq || compareBytes(a.claimEntry, b.claimEntry),
+    (a, b) =>
+      (a.device < b.device ? -1 : a.device > b.device ? 1 : 0) ||
+      a.seq - b.seq ||
+      compareBytes(a.claimedBy, b.claimedBy) ||
+      compareBytes(a.claimEntry, b.claimEntry),
   );
 }

@@ -60,14 +60,17 @@ export function checkFeed(c) {
       return;
     }
     case 'withholding': {
-      const items = withholding(decodeAll(c.entries), toMap(c.have)).map((item) => ({
-        device: item.device,
-        claimed_seq: item.claimedSeq,
-        have_seq: item.haveSeq,
-        claimed_by: toHex(item.claimedBy),
-        claim_entry: toHex(item.claimEntry),
-      }));
-      expectEqual(items, c.expect, 'withholding');
+      const have = toMap(c.have);
+      const rows = (entries) =>
+        withholding(decodeAll(entries), have).map((item) => ({
+          device: item.device,
+          claimed_seq: item.claimedSeq,
+          have_seq: item.haveSeq,
+          claimed_by: toHex(item.claimedBy),
+          claim_entry: toHex(item.claimEntry),
+        }));
+      expectEqual(rows(c.entries), c.expect, 'withholding');
+      expectEqual(rows([...c.entries].reverse()), c.expect, 'withholding, entries reversed');
       return;
     }
     case 'rollback': {
@@ -80,14 +83,17 @@ export function checkFeed(c) {
       return;
     }
     case 'seen_conflicts': {
-      const items = seenConflicts(decodeAll(c.entries)).map((item) => ({
-        device: item.device,
-        seq: item.seq,
-        claimed_id: toHex(item.claimedId),
-        held_id: toHex(item.heldId),
-        claimed_by: toHex(item.claimedBy),
-      }));
-      expectEqual(items, c.expect, 'seen conflicts');
+      const rows = (entries) =>
+        seenConflicts(decodeAll(entries)).map((item) => ({
+          device: item.device,
+          seq: item.seq,
+          claimed_id: toHex(item.claimedId),
+          held_id: toHex(item.heldId),
+          claimed_by: toHex(item.claimedBy),
+          claim_entry: toHex(item.claimEntry),
+        }));
+      expectEqual(rows(c.entries), c.expect, 'seen conflicts');
+      expectEqual(rows([...c.entries].reverse()), c.expect, 'seen conflicts, entries reversed');
       return;
     }
     default:
