@@ -343,6 +343,8 @@ def _byte_items(value: object, name: str) -> tuple[bytes, ...]:
         raise MalformedError(f"{name} is an array")
     if len(value) > MAX_WELCOME_ITEMS:
         raise OversizedError(f"{name} has more than {MAX_WELCOME_ITEMS} items")
+    if not value:
+        raise MalformedError(f"{name}: at least one is needed")
     if not all(isinstance(item, bytes) and item for item in value):
         raise MalformedError(f"{name} holds non-empty byte strings")
     return tuple(value)

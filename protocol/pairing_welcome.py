@@ -44,8 +44,6 @@ def _check_part(
         raise RosterError("the added entry does not add this device as it asked")
     if SeenHead(device=added.device, seq=added.seq, id=added.id) not in heads:
         raise RosterError("the welcome's heads do not reach the added entry")
-    if not envelopes:
-        raise RosterError("the welcome carries no epoch key")
     for data in envelopes:
         envelope = KeyEnvelope.from_bytes(data)
         if envelope.space != space:
@@ -63,8 +61,9 @@ def check_welcome(welcome: Welcome, *, offer: Offer, request: Request) -> None:
     Raises:
         WrongSpaceError: the welcome, an entry or an envelope is for another space.
         RosterError: an entry does not add this device to this member, or the heads do
-            not name it, or a part has no envelope, or the private space is left out
-            or was not asked for.
+            not name it, or an envelope is not from the inviter to this device, or the
+            private space is left out or was not asked for. (A part without envelopes
+            never gets here: decoding refuses it, ``malformed``, SPEC.md 11.6.5.)
         BadSignatureError: an entry's signature does not verify.
         MalformedError, OversizedError, UnsupportedVersionError: an item does not decode.
     """

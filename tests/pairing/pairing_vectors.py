@@ -363,6 +363,14 @@ def message_cases() -> list[dict[str, Any]]:
     bad(
         "a welcome's private part that is an array", {**welcome_map, "private": [part_map["space"]]}
     )
+    # An empty envelope list does not follow 11.6.5 ("at least one"): refused when the
+    # welcome is decoded, before the checks of 11.9.
+    bad("a welcome with no envelopes", {**welcome.to_map(), "envelopes": []})
+    bad(
+        "a welcome whose private part has no envelopes",
+        {**welcome_map, "private": {**part_map, "envelopes": []}},
+    )
+    bad("a welcome with an empty envelope", {**welcome.to_map(), "envelopes": [b""]})
     return cases
 
 

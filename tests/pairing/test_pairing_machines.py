@@ -570,9 +570,10 @@ def test_a_welcome_whose_heads_miss_the_added_entry_is_refused() -> None:
 
 def test_a_welcome_without_keys_or_with_keys_for_another_device_is_refused() -> None:
     pair = _ready_for_welcome()
-    with pytest.raises(RosterError):
-        _send_welcome(pair, replace(pair.welcome(), envelopes=()))
-    pair = _ready_for_welcome()
+    # No envelopes is malformed (SPEC 11.6.5): such a welcome cannot even be built, and
+    # decoding refuses its bytes (pairing-message.json, "a welcome with no envelopes").
+    with pytest.raises(MalformedError):
+        replace(pair.welcome(), envelopes=())
     elsewhere = wrap_epoch_key(
         from_key=pair.inviter_device,
         to=DeviceKey.generate().public,

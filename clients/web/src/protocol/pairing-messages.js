@@ -289,7 +289,7 @@ function checkSpacePart(part) {
     malformed(`a welcome carries 1 to ${MAX_WELCOME_ITEMS} envelopes`);
   }
   part.envelopes.forEach((envelope) => {
-    if (!(envelope instanceof Uint8Array)) malformed('an envelope is bytes');
+    if (!(envelope instanceof Uint8Array) || envelope.length === 0) malformed('an envelope is non-empty bytes');
   });
   if (!(part.added instanceof Uint8Array) || part.added.length === 0) malformed('added is non-empty bytes');
 }

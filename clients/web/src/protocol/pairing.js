@@ -506,7 +506,6 @@ function checkPart({ space, heads, envelopes, added }, inviter, device, expected
     ([headDevice, seq, headId]) => bytesEqual(headDevice, entry.device) && seq === entry.seq && bytesEqual(headId, id),
   );
   if (!namesAdded) rosterInvalid('the heads do not name added');
-  if (envelopes.length === 0) rosterInvalid('the welcome carries no epoch key');
   for (const bytes of envelopes) {
     const envelope = decode(bytes);
     if (!isMap(envelope) || !(envelope.space instanceof Uint8Array)) rosterInvalid('an envelope is not an envelope');
