@@ -342,7 +342,7 @@ def _byte_items(value: object, name: str) -> tuple[bytes, ...]:
     if not isinstance(value, list):
         raise MalformedError(f"{name} is an array")
     if len(value) > MAX_WELCOME_ITEMS:
-        raise OversizedError(f"{name} has more than {MAX_WELCOME_ITEMS} items")
+        raise MalformedError(f"{name} has more than {MAX_WELCOME_ITEMS} items")
     if not value:
         raise MalformedError(f"{name}: at least one is needed")
     if not all(isinstance(item, bytes) and item for item in value):
@@ -357,7 +357,7 @@ def _heads(value: object) -> tuple[SeenHead, ...]:
         if not isinstance(value, list):
             raise MalformedError("the heads are an array")
         if len(value) > MAX_WELCOME_ITEMS:
-            raise OversizedError(f"the heads have more than {MAX_WELCOME_ITEMS} items")
+            raise MalformedError(f"the heads have more than {MAX_WELCOME_ITEMS} items")
         items = []
         for item in value:
             if not isinstance(item, list) or len(item) != 3:
@@ -365,7 +365,7 @@ def _heads(value: object) -> tuple[SeenHead, ...]:
             items.append(SeenHead(device=item[0], seq=item[1], id=item[2]))
         heads = tuple(items)
     if len(heads) > MAX_WELCOME_ITEMS:
-        raise OversizedError(f"the heads have more than {MAX_WELCOME_ITEMS} items")
+        raise MalformedError(f"the heads have more than {MAX_WELCOME_ITEMS} items")
     devices = [head.device for head in heads]
     if not devices or devices != sorted(set(devices)):
         raise MalformedError("the heads are sorted by device, one per device, at least one")

@@ -371,6 +371,8 @@ def message_cases() -> list[dict[str, Any]]:
         {**welcome_map, "private": {**part_map, "envelopes": []}},
     )
     bad("a welcome with an empty envelope", {**welcome.to_map(), "envelopes": [b""]})
+    # More than 256 items is a shape error too: `oversized` is kept for byte sizes (11.11).
+    bad("a welcome with 257 envelopes", {**welcome.to_map(), "envelopes": [b"e"] * 257})
     return cases
 
 

@@ -228,8 +228,9 @@ def test_welcome_heads_are_sorted_unique_and_present() -> None:
             Welcome(space=bytes(16), relay="http://r", heads=heads, envelopes=(), added=b"x")
 
 
-def test_a_welcome_with_too_many_items_is_oversized() -> None:
-    with pytest.raises(OversizedError):
+def test_a_welcome_with_too_many_items_is_malformed() -> None:
+    """A count above 256 does not follow 11.6.5; ``oversized`` is for byte sizes (11.11)."""
+    with pytest.raises(MalformedError):
         Welcome(
             space=bytes(16),
             relay="http://r",
