@@ -250,6 +250,7 @@ def create_app(config: RelayConfig) -> web.Application:
     app[appkeys.METRICS] = RelayMetrics()
     app[appkeys.LIFECYCLE] = appkeys.Lifecycle()
     app[appkeys.WEBSOCKETS] = weakref.WeakSet()
+    app[appkeys.SOCKET_SLOTS] = {}
     app[appkeys.LIMITERS] = appkeys.Limiters(
         device=RateLimiter(
             rate=limits.device_rate,

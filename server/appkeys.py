@@ -39,6 +39,8 @@ METRICS = web.AppKey("metrics", RelayMetrics)
 LIMITERS = web.AppKey("limiters", Limiters)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 WEBSOCKETS = web.AppKey("websockets", weakref.WeakSet[web.WebSocketResponse])
+#: Open WebSockets per (space, device), counted from the moment one passes the limit check.
+SOCKET_SLOTS = web.AppKey("socket_slots", dict[tuple[bytes, bytes], int])
 
 __all__ = [
     "CONFIG",
@@ -48,6 +50,7 @@ __all__ = [
     "LIFECYCLE",
     "LIMITERS",
     "METRICS",
+    "SOCKET_SLOTS",
     "WEBSOCKETS",
     "Lifecycle",
     "Limiters",

@@ -82,33 +82,38 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if app[appkeys.LIFECYCLE].stopping:
         raise RelayError(RelayErrorCode.UNAVAILABLE, "the relay is stopping")
     principal: Principal | None = None
+    slot: tuple[bytes, bytes] | None = None
     if "Authorization" in request.headers:
         principal = await _authenticate(app, parse_bearer(request.headers["Authorization"]), space)
-        _check_socket_limit(app, principal)
-    ws = web.WebSocketResponse(
-        heartbeat=HEARTBEAT_SECONDS, max_msg_size=app[appkeys.CONFIG].limits.max_body_bytes
-    )
-    await ws.prepare(request)
-    socket = _Socket(ws, app)
-    app[appkeys.WEBSOCKETS].add(ws)
-    metrics = app[appkeys.METRICS]
-    metrics.websockets.inc(1)
+        slot = _take_socket_slot(app, principal)
     try:
-        if principal is None:
-            principal = await _auth_message(socket, space)
+        ws = web.WebSocketResponse(
+            heartbeat=HEARTBEAT_SECONDS, max_msg_size=app[appkeys.CONFIG].limits.max_body_bytes
+        )
+        await ws.prepare(request)
+        socket = _Socket(ws, app)
+        app[appkeys.WEBSOCKETS].add(ws)
+        metrics = app[appkeys.METRICS]
+        metrics.websockets.inc(1)
+        try:
             if principal is None:
-                return ws
-            try:
-                _check_socket_limit(app, principal)
-            except RelayError as exc:
-                await socket.send_error(exc)
-                await socket.close(CLOSE_TOO_MANY, exc.code.value)
-                return ws
-        await _serve(socket, principal)
+                principal = await _auth_message(socket, space)
+                if principal is None:
+                    return ws
+                try:
+                    slot = _take_socket_slot(app, principal)
+                except RelayError as exc:
+                    await socket.send_error(exc)
+                    await socket.close(CLOSE_TOO_MANY, exc.code.value)
+                    return ws
+            await _serve(socket, principal)
+        finally:
+            metrics.websockets.inc(-1)
+            app[appkeys.WEBSOCKETS].discard(ws)
+        return ws
     finally:
-        metrics.websockets.inc(-1)
-        app[appkeys.WEBSOCKETS].discard(ws)
-    return ws
+        if slot is not None:
+            _give_back_socket_slot(app, slot)
 
 
 async def _authenticate(app: web.Application, token: str, space: bytes) -> Principal:
@@ -116,13 +121,29 @@ async def _authenticate(app: web.Application, token: str, space: bytes) -> Princ
         return await authenticate(session, token, space=space)
 
 
-def _check_socket_limit(app: web.Application, principal: Principal) -> None:
+def _take_socket_slot(app: web.Application, principal: Principal) -> tuple[bytes, bytes]:
+    """Count one more open WebSocket of the device, or refuse it over the limit. The check
+    and the count happen with no await in between, so sockets opened at the same moment
+    cannot all pass the check before any of them is counted."""
     limit = app[appkeys.CONFIG].limits.websockets_per_device
-    if app[appkeys.HUB].count(principal.space, principal.device) >= limit:
+    slots = app[appkeys.SOCKET_SLOTS]
+    key = (principal.space, principal.device)
+    if slots.get(key, 0) >= limit:
         raise RelayError(
             RelayErrorCode.TOO_MANY_WEBSOCKETS,
             f"a device may keep at most {limit} WebSockets open on this relay",
         )
+    slots[key] = slots.get(key, 0) + 1
+    return key
+
+
+def _give_back_socket_slot(app: web.Application, key: tuple[bytes, bytes]) -> None:
+    slots = app[appkeys.SOCKET_SLOTS]
+    left = slots.get(key, 0) - 1
+    if left > 0:
+        slots[key] = left
+    else:
+        slots.pop(key, None)
 
 
 async def _auth_message(socket: _Socket, space: bytes) -> Principal | None:

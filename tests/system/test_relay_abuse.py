@@ -265,6 +265,38 @@ async def test_websocket_floods_get_their_codes_while_others_are_served(
     assert (status, body) == (200, {"status": "ok"})
 
 
+async def test_sockets_opened_at_once_cannot_pass_the_limit_together(
+    abused: Any, http: aiohttp.ClientSession
+) -> None:
+    """Eight WebSockets of one device opened at the same moment: exactly the limit (4) are
+    accepted, the others refused with 429, and a slot frees up when one closes."""
+    api = RelayAPI(http, abused.url)
+    device = await api.founded(Device(space=new_space()))
+    url = abused.ws_url(b64(device.space))
+    auth = {"Authorization": f"Bearer {device.token}"}
+
+    async def attempt() -> aiohttp.ClientWebSocketResponse | int:
+        try:
+            return await http.ws_connect(url, headers=auth)
+        except aiohttp.WSServerHandshakeError as refused:
+            return refused.status
+
+    outcomes = await asyncio.gather(*[attempt() for _ in range(8)])
+    opened = [o for o in outcomes if isinstance(o, aiohttp.ClientWebSocketResponse)]
+    assert len(opened) == 4 and sorted(o for o in outcomes if isinstance(o, int)) == [429] * 4
+    await opened[0].close()
+    for _ in range(100):  # the relay sees the close a moment later
+        again = await attempt()
+        if not isinstance(again, int):
+            opened[0] = again
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("a closed socket's slot never came back")
+    for socket in opened:
+        await socket.close()
+
+
 @pytest.mark.slow
 async def test_a_stalled_request_line_is_closed_by_the_keepalive_timeout(abused: Any) -> None:
     """Half a request line, then nothing: the relay closes it (after about 75 s)."""
