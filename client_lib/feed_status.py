@@ -202,7 +202,7 @@ class FeedStatus:
         now = self._clock()
         for device, seq in reported.items():
             if seq > marks.get(device, 0):
-                held = self._store.entry_at(self.space, device, seq)
+                held = self._store.ref_at(self.space, device, seq)
                 mark = RelayMark(device=device, seq=seq, id=held.id if held else b"", at=now)
                 self._store.set_relay_mark(self.space, mark)
         return events

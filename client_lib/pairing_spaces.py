@@ -127,7 +127,7 @@ async def enter_space(
     finally:
         await relay.close()
     for head in heads:
-        stored = account.store.entry_at(space, head.device, head.seq)
+        stored = account.store.ref_at(space, head.device, head.seq)
         if stored is None:
             raise FeedGapError("the relay did not give everything the inviting device had")
         if stored.id != head.id:

@@ -291,13 +291,9 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         with self._store.transaction():
             self._save_snapshot()
 
-    def _accepted(self, entry: Entry, state: ContentState, eid: bytes | None = None) -> Accepted:
+    def _accepted(self, entry: Entry, state: ContentState) -> Accepted:
         return Accepted(
-            space=self.space,
-            entry_id=eid if eid is not None else entry.id,
-            device=entry.device,
-            seq=entry.seq,
-            content=state,
+            space=self.space, entry_id=entry.id, device=entry.device, seq=entry.seq, content=state
         )
 
     # -- ingesting ---------------------------------------------------------------------
@@ -333,8 +329,7 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
             except TypeError:
                 events.extend(self._report_malformed(b"", UsageError("not bytes")))
                 continue
-            data = bytes(raw)
-            batch.setdefault(entry_id(data), (entry, data))
+            batch.setdefault(entry.id, (entry, bytes(raw)))
         skipped = total - len(batch)
         roster_changed = False
         placed = 0
@@ -349,12 +344,10 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
                 # One transaction per slice: nothing was acknowledged to anyone yet, so
                 # a crash loses at most a slice, which the next sync fetches again.
                 with self._store.transaction():
-                    for done, (eid, entry, raw) in enumerate(
+                    for done, (entry, raw) in enumerate(
                         ordered[start : start + COMMIT_EVERY], start=start + 1
                     ):
-                        new_events, changed = self._ingest_one(
-                            raw, from_waiting=False, entry=entry, eid=eid
-                        )
+                        new_events, changed = self._ingest_one(raw, from_waiting=False, entry=entry)
                         events.extend(new_events)
                         roster_changed |= changed
                         placed += any(isinstance(event, Accepted) for event in new_events)
@@ -403,17 +396,12 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         return self._report(problem, dedupe=f"unreadable:{entry_id(raw).hex()}")
 
     def _ingest_one(
-        self,
-        raw: bytes,
-        *,
-        from_waiting: bool,
-        entry: Entry | None = None,
-        eid: bytes | None = None,
+        self, raw: bytes, *, from_waiting: bool, entry: Entry | None = None
     ) -> tuple[list[ReplicaEvent], bool]:
-        """Place one entry (``entry`` and ``eid`` are ``raw`` parsed and its id, when the
-        caller has them). Returns its events and whether a roster entry joined."""
+        """Place one entry (``entry`` is ``raw`` parsed, when the caller has it). Returns
+        its events and whether a roster entry joined."""
         entry = entry if entry is not None else Entry.from_bytes(raw)
-        eid = eid if eid is not None else entry_id(raw)
+        eid = entry.id
         at = where(self.space, eid, entry.device, entry.seq)
         if entry.space != self.space:
             problem = Refused(
@@ -434,13 +422,13 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
                     detail="An entry's signature does not check out, so it was set aside.",
                 )
                 return self._report(problem), False
-        fork_events = self._check_fork(entry, raw, eid)
+        fork_events = self._check_fork(entry, raw)
         if fork_events is not None:
             return fork_events, False
         head = self._store.feed_head(self.space, entry.device)
         head_seq = head.seq if head is not None else 0
         if entry.seq > head_seq + 1:
-            return self._wait(entry, raw, eid, WaitReason.GAP, from_waiting), False
+            return self._wait(entry, raw, WaitReason.GAP, from_waiting), False
         if entry.prev != (head.id if head is not None else None):
             problem = Refused(
                 **at,
@@ -455,7 +443,7 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         for seen in entry.seen:
             held = self._store.ref_at(self.space, seen.device, seen.seq)
             if held is None:
-                return self._wait(entry, raw, eid, WaitReason.CAUSAL, from_waiting), False
+                return self._wait(entry, raw, WaitReason.CAUSAL, from_waiting), False
             if held.id != seen.id:
                 conflict = ForkDetected(
                     **at,
@@ -463,26 +451,25 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
                     "device's history may have two versions.",
                 )
                 events = self._report(conflict, dedupe=f"seen-conflict:{eid.hex()}")
-                wait = self._wait(entry, raw, eid, WaitReason.CAUSAL, from_waiting)
+                wait = self._wait(entry, raw, WaitReason.CAUSAL, from_waiting)
                 return events + wait, False
             rank = max(rank, held.rank)
         return self._place(
             entry,
             raw,
-            eid=eid,
             rank=rank + 1,
             prev_epoch=head.epoch if head is not None else 0,
             from_waiting=from_waiting,
         )
 
     def _wait(
-        self, entry: Entry, raw: bytes, eid: bytes, reason: WaitReason, from_waiting: bool
+        self, entry: Entry, raw: bytes, reason: WaitReason, from_waiting: bool
     ) -> list[ReplicaEvent]:
         if from_waiting:
             return []
         self._store.put_waiting(
             WaitingEntry(
-                id=eid,
+                id=entry.id,
                 space=self.space,
                 device=entry.device,
                 seq=entry.seq,
@@ -494,7 +481,7 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         return [
             Waiting(
                 space=self.space,
-                entry_id=eid,
+                entry_id=entry.id,
                 device=entry.device,
                 seq=entry.seq,
                 reason=reason,
@@ -507,7 +494,7 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
             self._forked = {d: seq for d, (seq, _) in self._store.forks(self.space).items()}
         return self._forked
 
-    def _check_fork(self, entry: Entry, raw: bytes, eid: bytes) -> list[ReplicaEvent] | None:
+    def _check_fork(self, entry: Entry, raw: bytes) -> list[ReplicaEvent] | None:
         """Report a fork if another signed entry holds this (device, seq); None if not."""
         others: list[Entry] = []
         placed = self._store.ref_at(self.space, entry.device, entry.seq)
@@ -516,19 +503,19 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
             if stored is not None:
                 others.append(Entry.from_bytes(stored.raw))
         for waiting in self._store.waiting_at(self.space, entry.device, entry.seq):
-            if waiting.id != eid:
+            if waiting.id != entry.id:
                 others.append(Entry.from_bytes(waiting.raw))
         forked_at = self._forked_from().get(entry.device)
         if not others:
             if forked_at is not None and entry.seq >= forked_at:
-                return self._wait(entry, raw, eid, WaitReason.FORKED_FEED, False)
+                return self._wait(entry, raw, WaitReason.FORKED_FEED, False)
             return None
         proof = ForkProof.of(others[0], entry)
         self._store.record_fork(self.space, entry.device, entry.seq, proof.to_bytes())
         self._forked = None
         self._store.put_waiting(
             WaitingEntry(
-                id=eid,
+                id=entry.id,
                 space=self.space,
                 device=entry.device,
                 seq=entry.seq,
@@ -539,7 +526,7 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         )
         problem = ForkDetected(
             space=self.space,
-            entry_id=eid,
+            entry_id=entry.id,
             device=entry.device,
             seq=entry.seq,
             proof=proof.to_bytes(),
@@ -557,7 +544,6 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         entry: Entry,
         raw: bytes,
         *,
-        eid: bytes,
         rank: int,
         prev_epoch: int,
         from_waiting: bool,
@@ -578,7 +564,7 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
             )
         now = self._clock()
         stored = StoredEntry(
-            id=eid,
+            id=entry.id,
             space=self.space,
             device=entry.device,
             seq=entry.seq,
@@ -592,16 +578,16 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         with self._store.transaction():
             self._store.insert_entry(stored)
             if from_waiting:
-                self._store.remove_waiting(eid)
+                self._store.remove_waiting(entry.id)
             self._store.note_heard(self.space, entry.device, seq=entry.seq, at=now)
-        self._reach[eid] = floor
+        self._reach[entry.id] = floor
         self._apply(verdict.updates)
-        events.append(self._accepted(entry, verdict.state, eid))
+        events.append(self._accepted(entry, verdict.state))
         if verdict.wait is not None:
             events.append(
                 Waiting(
                     space=self.space,
-                    entry_id=eid,
+                    entry_id=entry.id,
                     device=entry.device,
                     seq=entry.seq,
                     reason=verdict.wait,
@@ -637,8 +623,8 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         for item in self._store.waiting(self.space):
             if item.reason != WaitReason.FORKED_FEED:
                 waiting[item.id] = (Entry.from_bytes(item.raw), item.raw)
-        for eid, entry, raw in _causally(waiting):
-            new_events, changed = self._ingest_one(raw, from_waiting=True, entry=entry, eid=eid)
+        for entry, raw in _causally(waiting):
+            new_events, changed = self._ingest_one(raw, from_waiting=True, entry=entry)
             events.extend(new_events)
             roster_changed |= changed
         return events, roster_changed
@@ -676,8 +662,8 @@ class Replica(LocalWrites, KeyRotation, FeedStatus):
         return f"Replica(space={self.space.hex()}, device={fingerprint(self.device)[:9]})"
 
 
-def _causally(batch: dict[bytes, tuple[Entry, bytes]]) -> list[tuple[bytes, Entry, bytes]]:
-    """The batch (entries by id) as ``(id, entry, raw)``, ordered so that each entry
+def _causally(batch: dict[bytes, tuple[Entry, bytes]]) -> list[tuple[Entry, bytes]]:
+    """The batch (entries by id) as ``(entry, raw)``, ordered so that each entry
     comes after every entry of the batch that it names (its ``prev`` and ``seen``), ties
     by (seq, id). References outside the batch do not constrain the order. Linear in
     entries and references."""
@@ -692,10 +678,10 @@ def _causally(batch: dict[bytes, tuple[Entry, bytes]]) -> list[tuple[bytes, Entr
         if not inside:
             ready.append((entry.seq, eid))
     heapq.heapify(ready)
-    ordered: list[tuple[bytes, Entry, bytes]] = []
+    ordered: list[tuple[Entry, bytes]] = []
     while ready:
         _, eid = heapq.heappop(ready)
-        ordered.append((eid, *batch[eid]))
+        ordered.append(batch[eid])
         for later in dependents.get(eid, ()):
             blocking[later] -= 1
             if blocking[later] == 0:
@@ -703,7 +689,7 @@ def _causally(batch: dict[bytes, tuple[Entry, bytes]]) -> list[tuple[bytes, Entr
     if len(ordered) < len(batch):
         # Only forged references can form a cycle; those entries go last, in seq order,
         # and are refused or kept waiting as usual.
-        placed = {eid for eid, _, _ in ordered}
+        placed = {entry.id for entry, _ in ordered}
         rest = sorted((entry.seq, eid) for eid, (entry, _) in batch.items() if eid not in placed)
-        ordered.extend((eid, *batch[eid]) for _, eid in rest)
+        ordered.extend(batch[eid] for _, eid in rest)
     return ordered

@@ -379,10 +379,6 @@ class Store(SyncTables):
         )
         return EntryRef(id=row["id"], rank=row["rank"], epoch=row["epoch"]) if row else None
 
-    def entry_at(self, space: bytes, device: bytes, seq: int) -> StoredEntry | None:
-        found = self._select_entries("space = ? AND device = ? AND seq = ?", (space, device, seq))
-        return found[0] if found else None
-
     def entries(
         self, space: bytes, *, after: int = 0, type: str | None = None
     ) -> list[StoredEntry]:
