@@ -1,17 +1,19 @@
 """Helpers for the web client's tests: where node, npm and Chromium are, and how to run them.
 
 These tests drive the JavaScript client in clients/web. They skip only when the machine
-lacks `node` or `/usr/bin/chromium` (CI installs both). A missing `node_modules` is
-installed once with `npm ci` (from the lockfile), so the README's one test command works
-on a fresh checkout.
+lacks `node` or `/usr/bin/chromium`, and fail instead under CI (`.ci/run` installs both).
+A missing `node_modules` is installed once with `npm ci` (from the lockfile), so the
+README's one test command works on a fresh checkout.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -21,11 +23,19 @@ VECTORS = REPO / "protocol" / "vectors"
 CHROMIUM = Path("/usr/bin/chromium")
 
 
+def _missing(reason: str) -> NoReturn:
+    """Skip for lack of a tool on a developer's machine; fail in CI, where `.ci/run`
+    installs every tool, so a missing one is never reported as a pass."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}, and CI must run these tests")
+    pytest.skip(reason)
+
+
 def require_node() -> str:
-    """The path of `node`, or skip the test with the reason."""
+    """The path of `node`, or skip the test with the reason (fail in CI)."""
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node is not installed (CI installs nodejs and runs npm ci in clients/web)")
+        _missing("node is not installed (CI installs nodejs and runs npm ci in clients/web)")
     if not (WEB / "node_modules").is_dir():
         npm = shutil.which("npm")
         if npm is None:
@@ -43,11 +53,9 @@ def require_node() -> str:
 
 
 def require_chromium() -> Path:
-    """The Chromium binary, or skip the test with the reason."""
+    """The Chromium binary, or skip the test with the reason (fail in CI)."""
     if not CHROMIUM.exists():
-        pytest.skip(
-            "/usr/bin/chromium is not installed (CI installs it with apt-get install chromium)"
-        )
+        _missing("/usr/bin/chromium is not installed (CI installs it with apt-get)")
     return CHROMIUM
 
 
