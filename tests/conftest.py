@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -381,3 +382,24 @@ async def proxy(relay_url: str) -> Any:
     await proxy.start()
     yield proxy
     await proxy.stop()
+
+
+def copy_sqlite_database(url: str, to: Path) -> Callable[[], None]:
+    """Copy an SQLite database's files to ``to``; returns a function putting them back
+    (a relay "restored from an older copy" in the rollback tests)."""
+    path = Path(url.split("///", 1)[1])
+    to.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(str(path) + suffix)
+        if source.exists():
+            shutil.copy2(source, to / (path.name + suffix))
+            saved.append(suffix)
+
+    def restore() -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        for suffix in saved:
+            shutil.copy2(to / (path.name + suffix), Path(str(path) + suffix))
+
+    return restore

@@ -10,12 +10,10 @@ because of the bad data. Once the relay stops lying, everything converges.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import make_database
+from conftest import copy_sqlite_database, make_database
 
 from client_lib.events import Duplicate, Refused, RollbackDetected, Waiting, WaitReason, Withholding
 from client_lib.sync import SyncEngine, set_relay_url
@@ -189,26 +187,6 @@ async def test_a_reordered_feed_is_used_in_order_only(tmp_path: Path, relay_pool
     assert codes(sam) == []
 
 
-def _copy_database(url: str, to: Path) -> Callable[[], None]:
-    """Copy an SQLite database's files to ``to``; returns a function putting them back."""
-    path = Path(url.split("///", 1)[1])
-    to.mkdir(parents=True, exist_ok=True)
-    saved = []
-    for suffix in ("", "-wal", "-shm"):
-        source = Path(str(path) + suffix)
-        if source.exists():
-            shutil.copy2(source, to / (path.name + suffix))
-            saved.append(suffix)
-
-    def restore() -> None:
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-        for suffix in saved:
-            shutil.copy2(to / (path.name + suffix), Path(str(path) + suffix))
-
-    return restore
-
-
 async def test_an_older_database_is_named_rollback_and_loses_nothing(
     tmp_path: Path, start_relay: Any
 ) -> None:
@@ -219,7 +197,7 @@ async def test_an_older_database_is_named_rollback_and_loses_nothing(
     await alex.sync()
     await sam.sync()
     relay.stop()
-    restore = _copy_database(url, tmp_path / "old-copy")
+    restore = copy_sqlite_database(url, tmp_path / "old-copy")
     relay.start()
 
     # Life goes on: both write, and both hold everything.

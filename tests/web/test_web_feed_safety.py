@@ -16,14 +16,12 @@ the screens to docs/screenshots/.
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from browser_driver import BrowserDevice, DriverError
-from conftest import make_database
+from conftest import copy_sqlite_database, make_database
 from test_cross_client import (
     PASSPHRASE,
     browser,  # noqa: F401  (a fixture)
@@ -42,26 +40,6 @@ from client_lib.relay_client import RelayCallError, RelayClient
 from protocol.crypto import fingerprint
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-def copy_database(url: str, to: Path) -> Callable[[], None]:
-    """Copy an SQLite database's files to ``to``; returns a function putting them back."""
-    path = Path(url.split("///", 1)[1])
-    to.mkdir(parents=True, exist_ok=True)
-    saved = []
-    for suffix in ("", "-wal", "-shm"):
-        source = Path(str(path) + suffix)
-        if source.exists():
-            shutil.copy2(source, to / (path.name + suffix))
-            saved.append(suffix)
-
-    def restore() -> None:
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-        for suffix in saved:
-            shutil.copy2(to / (path.name + suffix), Path(str(path) + suffix))
-
-    return restore
 
 
 @pytest.fixture
@@ -108,7 +86,7 @@ async def test_a_relay_rolled_back_to_an_older_copy_is_told_and_nothing_is_lost(
     assert (await browser.call("notices"))["notices"] == []
 
     relay.stop()
-    restore = copy_database(relay.database_url, tmp_path / "old-copy")
+    restore = copy_sqlite_database(relay.database_url, tmp_path / "old-copy")
     relay.start()
 
     # Life goes on: both write, and both hold everything.
